@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/sockdrain/sockdrain"
+	"github.com/urfave/cli/v2"
+)
+
+// Exit codes, the same for every command.
+const (
+	exitOK          = 0
+	exitInternal    = 1
+	exitInvalid     = 2
+	exitTimeout     = 3
+	exitUnsupported = 4
+)
+
+const exitCodesHelp = `EXIT CODES:
+   0  success
+   1  internal failure
+   2  bad input, including "no listening TCP socket on that address"
+   3  timed out
+   4  not permitted, or not supported on this kernel or OS
+`
+
+func newApp(e env) *cli.App {
+	app := &cli.App{
+		Name:  "sockdrain",
+		Usage: "drain a live TCP server's listen queue at the kernel level",
+		Description: "sockdrain refuses new connections to a listening socket without touching it,\n" +
+			"lets the server's workers empty the accept backlog, and reports when the\n" +
+			"port holds nothing more to serve.",
+		Writer:                e.stdout,
+		ErrWriter:             e.stderr,
+		HideHelpCommand:       true,
+		ExitErrHandler:        func(*cli.Context, error) {},
+		OnUsageError:          usageError,
+		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitCodesHelp,
+		Commands:              []*cli.Command{statusCommand(e)},
+	}
+	for _, c := range app.Commands {
+		c.OnUsageError = usageError
+		c.CustomHelpTemplate = cli.CommandHelpTemplate + "\n" + exitCodesHelp
+	}
+	return app
+}
+
+// run runs the CLI and returns its exit code. Errors are one line on stderr.
+func run(ctx context.Context, e env) int {
+	err := newApp(e).RunContext(ctx, e.args)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(e.stderr, "sockdrain: %s\n", oneLine(err))
+	return exitCode(err)
+}
+
+func usageError(_ *cli.Context, err error, _ bool) error {
+	return inputError{err}
+}
+
+// inputError marks an error as bad input: exit code 2.
+type inputError struct{ error }
+
+func (inputError) Is(target error) bool { return target == sockdrain.ErrInvalid }
+
+func badInput(format string, args ...any) error {
+	return inputError{fmt.Errorf(format, args...)}
+}
+
+// exitCode maps an error to the documented exit codes.
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, sockdrain.ErrInvalid):
+		return exitInvalid
+	case errors.Is(err, context.DeadlineExceeded):
+		return exitTimeout
+	case errors.Is(err, sockdrain.ErrNotSupported), errors.Is(err, fs.ErrPermission):
+		return exitUnsupported
+	}
+	return exitInternal
+}
+
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// targetFlags are the flags that name a listener, shared by every command.
+func targetFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, Usage: "listening address `HOST:PORT` (IPv6 in brackets)"},
+		&cli.StringFlag{Name: "port", Aliases: []string{"p"}, Usage: "every listener on `PORT`"},
+		&cli.StringFlag{Name: "netns", Usage: "network namespace `PATH`, e.g. /run/netns/NAME or /proc/PID/ns/net"},
+	}
+}
+
+// parseTarget reads the target flags.
+func parseTarget(c *cli.Context) (sockdrain.Target, error) {
+	listen, port := c.String("listen"), c.String("port")
+	var t sockdrain.Target
+	var err error
+	switch {
+	case listen != "" && port != "":
+		return t, badInput("give --listen or --port, not both")
+	case listen != "":
+		t, err = sockdrain.ParseListen(listen)
+	case port != "":
+		t.Port, err = sockdrain.ParsePort(port)
+	default:
+		return t, badInput("give --listen HOST:PORT or --port PORT")
+	}
+	if c.NArg() > 0 {
+		return t, badInput("unexpected argument %q", c.Args().First())
+	}
+	t.NetNS = c.String("netns")
+	return t, err
+}

@@ -1,0 +1,73 @@
+package sockdrain
+
+import (
+	"fmt"
+
+	"github.com/sockdrain/sockdrain/sockdrain/observe"
+)
+
+// source is an OS's way of listing the TCP sockets on one port.
+type source interface {
+	sockets(port uint16) ([]observe.Socket, error)
+	pids(inodes []uint64) ([]int, error)
+	Close() error
+}
+
+// Observer watches the listeners that serve a Target. It holds an open
+// kernel handle, so one Observer can be polled cheaply; Close releases it.
+type Observer struct {
+	target Target
+	src    source
+}
+
+// NewObserver opens an Observer for t. It does not check that anything
+// listens there; Listeners does.
+func NewObserver(t Target) (*Observer, error) {
+	src, err := openSource(t.NetNS)
+	if err != nil {
+		return nil, err
+	}
+	return &Observer{target: t, src: src}, nil
+}
+
+// Close releases the Observer's kernel handle.
+func (o *Observer) Close() error { return o.src.Close() }
+
+// Listeners returns the state of each listener serving the target, without
+// their PIDs. It returns ErrNoListener when there is none.
+func (o *Observer) Listeners() ([]Listener, error) {
+	sockets, err := o.src.sockets(o.target.Port)
+	if err != nil {
+		return nil, err
+	}
+	ls := observe.Serving(observe.Fold(sockets), o.target.Addr)
+	if len(ls) == 0 {
+		return nil, fmt.Errorf("%w on %s", ErrNoListener, o.target)
+	}
+	return ls, nil
+}
+
+// Status is Listeners with the PIDs of the processes that hold each
+// listening socket.
+func (o *Observer) Status() ([]Listener, error) {
+	ls, err := o.Listeners()
+	if err != nil {
+		return nil, err
+	}
+	for i := range ls {
+		if ls[i].PIDs, err = o.src.pids(ls[i].Inodes); err != nil {
+			return nil, err
+		}
+	}
+	return ls, nil
+}
+
+// Status observes t once.
+func Status(t Target) ([]Listener, error) {
+	o, err := NewObserver(t)
+	if err != nil {
+		return nil, err
+	}
+	defer o.Close()
+	return o.Status()
+}

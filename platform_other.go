@@ -1,0 +1,12 @@
+//go:build !linux
+
+package sockdrain
+
+import (
+	"fmt"
+	"runtime"
+)
+
+func openSource(string) (source, error) {
+	return nil, fmt.Errorf("observe sockets on %s: %w", runtime.GOOS, ErrNotSupported)
+}

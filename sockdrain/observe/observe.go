@@ -1,0 +1,204 @@
+// Package observe is the model every observer reports in: one Socket per
+// kernel socket on the target port, folded into one Listener per listening
+// address with the counts a drain waits on.
+//
+// Sources (inet_diag on Linux, the pcblist sysctl on FreeBSD) translate
+// their own records into Socket; the folding here is the same on every OS.
+package observe
+
+import (
+	"net/netip"
+	"slices"
+)
+
+// State is a TCP state, numbered as on Linux. Sources from other systems map
+// their own numbering onto it.
+type State uint8
+
+// TCP states, with Linux's numbers.
+const (
+	Established State = 1
+	SynSent     State = 2
+	SynRecv     State = 3
+	FinWait1    State = 4
+	FinWait2    State = 5
+	TimeWait    State = 6
+	Close       State = 7
+	CloseWait   State = 8
+	LastAck     State = 9
+	Listen      State = 10
+	Closing     State = 11
+	NewSynRecv  State = 12
+)
+
+var stateNames = [...]string{
+	Established: "ESTABLISHED", SynSent: "SYN_SENT", SynRecv: "SYN_RECV",
+	FinWait1: "FIN_WAIT1", FinWait2: "FIN_WAIT2", TimeWait: "TIME_WAIT",
+	Close: "CLOSE", CloseWait: "CLOSE_WAIT", LastAck: "LAST_ACK",
+	Listen: "LISTEN", Closing: "CLOSING", NewSynRecv: "SYN_RECV",
+}
+
+func (s State) String() string {
+	if int(s) < len(stateNames) && stateNames[s] != "" {
+		return stateNames[s]
+	}
+	return "UNKNOWN"
+}
+
+// Socket is one TCP socket whose local port is the target port.
+type Socket struct {
+	State  State
+	Local  netip.AddrPort
+	Remote netip.AddrPort
+	// RecvQ is the accept-queue length for a listener, and unread bytes
+	// otherwise.
+	RecvQ uint32
+	// SendQ is the backlog limit for a listener, and bytes not yet
+	// acknowledged by the peer otherwise.
+	SendQ uint32
+	// Inode identifies the socket's file. It is zero for a connection no
+	// process has accepted yet, and for an orphan whose owner closed it.
+	Inode uint64
+	// V6Only is set for an IPv6 socket that does not take IPv4 clients.
+	V6Only bool
+}
+
+// Listener is the state of one listening address: a single socket or a
+// SO_REUSEPORT group, with the connections that arrived through it.
+type Listener struct {
+	Listen netip.AddrPort `json:"listen"`
+	// Sockets is the number of listening sockets bound to Listen.
+	Sockets int   `json:"sockets"`
+	PIDs    []int `json:"pids"`
+	// AcceptQueue counts connections handshaken but not yet accepted.
+	AcceptQueue int `json:"accept_queue"`
+	// Backlog is the accept-queue limit, summed over Sockets.
+	Backlog int `json:"backlog"`
+	// SynRecv counts half-open handshakes.
+	SynRecv int `json:"syn_recv"`
+	// Established and CloseWait count accepted connections only; those
+	// still queued are in AcceptQueue.
+	Established int `json:"established"`
+	CloseWait   int `json:"close_wait"`
+	// Closing counts sockets in FIN_WAIT1, LAST_ACK or CLOSING, and
+	// UnackedBytes the data they still wait to have acknowledged.
+	Closing      int   `json:"closing"`
+	UnackedBytes int64 `json:"unacked_bytes"`
+
+	// Inodes of the listening sockets, for finding their owners.
+	Inodes []uint64 `json:"-"`
+	// V6Only is set for an IPv6 listener that takes no IPv4 clients.
+	V6Only bool `json:"-"`
+}
+
+// Idle reports whether nothing remains to drain.
+func (l *Listener) Idle() bool {
+	return l.AcceptQueue == 0 && l.SynRecv == 0 && l.Established == 0 &&
+		l.CloseWait == 0 && l.UnackedBytes == 0
+}
+
+// Fold groups listening sockets by address and attributes every other socket
+// to the listener that accepted it: the one bound to its local address if
+// there is one, else the wildcard listener of its family.
+func Fold(sockets []Socket) []Listener {
+	var ls []Listener
+	index := map[netip.AddrPort]int{}
+	for _, s := range sockets {
+		if s.State != Listen {
+			continue
+		}
+		i, ok := index[s.Local]
+		if !ok {
+			i = len(ls)
+			index[s.Local] = i
+			ls = append(ls, Listener{Listen: s.Local, PIDs: []int{}})
+		}
+		l := &ls[i]
+		l.Sockets++
+		l.V6Only = s.V6Only
+		l.AcceptQueue += int(s.RecvQ)
+		l.Backlog += int(s.SendQ)
+		if s.Inode != 0 {
+			l.Inodes = append(l.Inodes, s.Inode)
+		}
+	}
+	for _, s := range sockets {
+		if s.State == Listen {
+			continue
+		}
+		i, ok := index[s.Local]
+		if !ok {
+			i, ok = index[wildcard(s.Local)]
+		}
+		if !ok {
+			continue // a listener closed since, or a socket bound without one
+		}
+		count(&ls[i], s)
+	}
+	slices.SortFunc(ls, func(a, b Listener) int { return compareAddrPort(a.Listen, b.Listen) })
+	return ls
+}
+
+func count(l *Listener, s Socket) {
+	switch s.State {
+	case SynRecv, NewSynRecv:
+		l.SynRecv++
+	case Established:
+		if s.Inode != 0 {
+			l.Established++
+		}
+	case CloseWait:
+		if s.Inode != 0 {
+			l.CloseWait++
+		}
+	case FinWait1, LastAck, Closing:
+		l.Closing++
+		l.UnackedBytes += int64(s.SendQ)
+	}
+}
+
+// wildcard is the unspecified address of ap's family, with ap's port. An
+// IPv4-mapped address keeps the IPv6 family: it reached a dual-stack socket.
+func wildcard(ap netip.AddrPort) netip.AddrPort {
+	if ap.Addr().Is4() {
+		return netip.AddrPortFrom(netip.IPv4Unspecified(), ap.Port())
+	}
+	return netip.AddrPortFrom(netip.IPv6Unspecified(), ap.Port())
+}
+
+func compareAddrPort(a, b netip.AddrPort) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return int(a.Port()) - int(b.Port())
+}
+
+// Serving returns the listeners that take connections to addr, the way the
+// kernel chooses: those bound to addr itself, else the wildcard listener of
+// its family, else (for IPv4) a dual-stack IPv6 wildcard listener. An invalid
+// addr selects every listener.
+func Serving(ls []Listener, addr netip.Addr) []Listener {
+	if !addr.IsValid() {
+		return ls
+	}
+	addr = addr.Unmap()
+	var exact, any4, any6 []Listener
+	for _, l := range ls {
+		switch a := l.Listen.Addr(); {
+		case a.Unmap() == addr:
+			exact = append(exact, l)
+		case a == netip.IPv4Unspecified():
+			any4 = append(any4, l)
+		case a == netip.IPv6Unspecified() && (addr.Is6() || !l.V6Only):
+			any6 = append(any6, l)
+		}
+	}
+	switch {
+	case len(exact) > 0 || addr.IsUnspecified():
+		return exact
+	case addr.Is4() && len(any4) > 0:
+		return any4
+	default:
+		return any6
+	}
+}

@@ -1,0 +1,89 @@
+// Package sockfd finds the processes that hold a socket open, and duplicates
+// a socket out of another process with pidfd_getfd.
+package sockfd
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Holder is one file descriptor that refers to a socket.
+type Holder struct {
+	PID int
+	FD  int
+}
+
+// Holders maps each inode in inodes to the descriptors that refer to it, by
+// reading the links under /proc/PID/fd. Processes that exit or deny access
+// while it reads are skipped.
+func Holders(inodes []uint64) (map[uint64][]Holder, error) {
+	want := make(map[string]uint64, len(inodes))
+	for _, ino := range inodes {
+		want["socket:["+strconv.FormatUint(ino, 10)+"]"] = ino
+	}
+	found := map[uint64][]Holder{}
+	if len(want) == 0 {
+		return found, nil
+	}
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		dir := "/proc/" + p.Name() + "/fd/"
+		fds, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			link, err := os.Readlink(dir + fd.Name())
+			if err != nil || !strings.HasPrefix(link, "socket:[") {
+				continue
+			}
+			if ino, ok := want[link]; ok {
+				n, _ := strconv.Atoi(fd.Name())
+				found[ino] = append(found[ino], Holder{PID: pid, FD: n})
+			}
+		}
+	}
+	return found, nil
+}
+
+// PIDs returns the sorted, distinct processes holding any of inodes.
+func PIDs(inodes []uint64) ([]int, error) {
+	holders, err := Holders(inodes)
+	if err != nil {
+		return nil, err
+	}
+	pids := []int{}
+	for _, hs := range holders {
+		for _, h := range hs {
+			pids = append(pids, h.PID)
+		}
+	}
+	slices.Sort(pids)
+	return slices.Compact(pids), nil
+}
+
+// Dup duplicates descriptor fd of process pid into this process.
+func Dup(pid, fd int) (*os.File, error) {
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open pidfd of %d: %w", pid, os.NewSyscallError("pidfd_open", err))
+	}
+	defer unix.Close(pidfd)
+	nfd, err := unix.PidfdGetfd(pidfd, fd, 0)
+	if err != nil {
+		return nil, fmt.Errorf("get fd %d of pid %d: %w", fd, pid, os.NewSyscallError("pidfd_getfd", err))
+	}
+	return os.NewFile(uintptr(nfd), fmt.Sprintf("pid%d-fd%d", pid, fd)), nil
+}
