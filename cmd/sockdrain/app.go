@@ -42,6 +42,12 @@ func newApp(e env) *cli.App {
 		OnUsageError:          usageError,
 		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitCodesHelp,
 		Commands:              []*cli.Command{statusCommand(e)},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return badInput("unknown command %q; see sockdrain --help", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
+		},
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = usageError

@@ -8,8 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // env is everything the CLI takes from the process, so tests can run it
@@ -25,8 +23,7 @@ type env struct {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	_, err := unix.IoctlGetTermios(int(os.Stdout.Fd()), unix.TCGETS)
-	code := run(ctx, env{args: os.Args, stdout: os.Stdout, stderr: os.Stderr, tty: err == nil})
+	code := run(ctx, env{args: os.Args, stdout: os.Stdout, stderr: os.Stderr, tty: isTerminal(os.Stdout)})
 	stop()
 	os.Exit(code)
 }

@@ -47,7 +47,9 @@ func StatesOf(states ...observe.State) States {
 var DrainStates = StatesOf(observe.Listen, observe.SynRecv, observe.NewSynRecv,
 	observe.Established, observe.CloseWait, observe.FinWait1, observe.LastAck, observe.Closing)
 
-// Request is one inet_diag dump request.
+// Request is one inet_diag dump request, for one address family. (The older
+// TCPDIAG_GETSOCK request that dumps both families in one walk is refused
+// with EINVAL by Linux 6.18.)
 type Request struct {
 	IPv6   bool
 	Port   uint16 // local port; 0 means any

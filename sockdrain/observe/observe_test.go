@@ -1,0 +1,100 @@
+package observe
+
+import (
+	"net/netip"
+	"testing"
+)
+
+func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+func TestFoldAttributesConnectionsToTheirListener(t *testing.T) {
+	sockets := []Socket{
+		{State: Listen, Local: ap("127.0.0.1:80"), RecvQ: 3, SendQ: 128, Inode: 11},
+		{State: Listen, Local: ap("0.0.0.0:80"), RecvQ: 1, SendQ: 64, Inode: 12},
+		{State: Listen, Local: ap("0.0.0.0:80"), RecvQ: 2, SendQ: 64, Inode: 13}, // reuseport sibling
+		{State: Listen, Local: ap("[::]:80"), SendQ: 32, Inode: 14, V6Only: true},
+		// queued children (inode 0) are counted by the listener's RecvQ only
+		{State: Established, Local: ap("127.0.0.1:80"), Remote: ap("127.0.0.1:5000")},
+		{State: Established, Local: ap("127.0.0.1:80"), Remote: ap("127.0.0.1:5001"), Inode: 21},
+		{State: CloseWait, Local: ap("10.0.0.1:80"), Remote: ap("10.0.0.2:5000"), Inode: 22},
+		{State: CloseWait, Local: ap("10.0.0.1:80"), Remote: ap("10.0.0.2:5001")},
+		{State: SynRecv, Local: ap("10.0.0.1:80"), Remote: ap("10.0.0.2:5002")},
+		{State: NewSynRecv, Local: ap("127.0.0.1:80"), Remote: ap("127.0.0.1:5003")},
+		{State: FinWait1, Local: ap("[::1]:80"), Remote: ap("[::1]:5000"), SendQ: 700},
+		{State: LastAck, Local: ap("[::1]:80"), Remote: ap("[::1]:5001"), SendQ: 1},
+		{State: FinWait2, Local: ap("[::1]:80"), Remote: ap("[::1]:5002")},
+		{State: Established, Local: ap("192.0.2.1:80"), Remote: ap("192.0.2.2:1"), Inode: 23},
+	}
+	ls := Fold(sockets)
+	want := []Listener{
+		{Listen: ap("0.0.0.0:80"), Sockets: 2, AcceptQueue: 3, Backlog: 128, SynRecv: 1, Established: 1, CloseWait: 1},
+		{Listen: ap("127.0.0.1:80"), Sockets: 1, AcceptQueue: 3, Backlog: 128, SynRecv: 1, Established: 1},
+		{Listen: ap("[::]:80"), Sockets: 1, Backlog: 32, Closing: 2, UnackedBytes: 701},
+	}
+	if len(ls) != len(want) {
+		t.Fatalf("got %d listeners, want %d: %+v", len(ls), len(want), ls)
+	}
+	for i, w := range want {
+		g := ls[i]
+		g.PIDs, g.Inodes, g.V6Only = nil, nil, false
+		if g.Listen != w.Listen || g.Sockets != w.Sockets || g.AcceptQueue != w.AcceptQueue ||
+			g.Backlog != w.Backlog || g.SynRecv != w.SynRecv || g.Established != w.Established ||
+			g.CloseWait != w.CloseWait || g.Closing != w.Closing || g.UnackedBytes != w.UnackedBytes {
+			t.Errorf("listener %d:\n got %+v\nwant %+v", i, g, w)
+		}
+	}
+	if got := ls[0].Inodes; len(got) != 2 || got[0] != 12 || got[1] != 13 {
+		t.Errorf("wildcard listener inodes = %v, want [12 13]", got)
+	}
+}
+
+func TestServing(t *testing.T) {
+	v4any := Listener{Listen: ap("0.0.0.0:80")}
+	v4lo := Listener{Listen: ap("127.0.0.1:80")}
+	v6any := Listener{Listen: ap("[::]:80")}
+	v6only := Listener{Listen: ap("[::]:80"), V6Only: true}
+	tests := []struct {
+		name string
+		ls   []Listener
+		addr string
+		want []netip.AddrPort
+	}{
+		{"exact beats wildcard", []Listener{v4any, v4lo}, "127.0.0.1", []netip.AddrPort{v4lo.Listen}},
+		{"wildcard of family", []Listener{v4any, v4lo, v6any}, "127.0.0.2", []netip.AddrPort{v4any.Listen}},
+		{"dual-stack takes v4", []Listener{v6any}, "127.0.0.1", []netip.AddrPort{v6any.Listen}},
+		{"v6only does not take v4", []Listener{v6only}, "127.0.0.1", nil},
+		{"v6 address", []Listener{v4any, v6only}, "::1", []netip.AddrPort{v6only.Listen}},
+		{"mapped address is v4", []Listener{v4lo}, "::ffff:127.0.0.1", []netip.AddrPort{v4lo.Listen}},
+		{"unspecified means that listener", []Listener{v4any, v4lo}, "0.0.0.0", []netip.AddrPort{v4any.Listen}},
+		{"no listener", []Listener{v4lo}, "127.0.0.2", nil},
+		{"any address", []Listener{v4lo, v6any}, "", []netip.AddrPort{v4lo.Listen, v6any.Listen}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var addr netip.Addr
+			if tt.addr != "" {
+				addr = netip.MustParseAddr(tt.addr)
+			}
+			got := Serving(tt.ls, addr)
+			if len(got) != len(tt.want) {
+				t.Fatalf("Serving(%s) = %v, want %v", tt.addr, got, tt.want)
+			}
+			for i := range got {
+				if got[i].Listen != tt.want[i] {
+					t.Errorf("Serving(%s)[%d] = %v, want %v", tt.addr, i, got[i].Listen, tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestIdle(t *testing.T) {
+	if l := (Listener{Sockets: 1, Backlog: 4, Closing: 3}); !l.Idle() {
+		t.Errorf("closing sockets with nothing unacknowledged should be idle: %+v", l)
+	}
+	for _, l := range []Listener{{AcceptQueue: 1}, {SynRecv: 1}, {Established: 1}, {CloseWait: 1}, {UnackedBytes: 1}} {
+		if l.Idle() {
+			t.Errorf("%+v reported idle", l)
+		}
+	}
+}
