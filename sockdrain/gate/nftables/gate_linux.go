@@ -14,10 +14,11 @@ import (
 // Gate is one listener's nftables rule. Its methods are safe for
 // concurrent use.
 type Gate struct {
-	mu    sync.Mutex
-	conn  *nftables.Conn
-	key   string
-	match match
+	mu     sync.Mutex
+	conn   *nftables.Conn
+	closed bool
+	key    string
+	match  match
 }
 
 var _ gate.Gate = (*Gate)(nil)
@@ -149,8 +150,12 @@ func (g *Gate) Armed() (bool, error) {
 	return len(st.ours) > 0, nil
 }
 
-// Close releases the netlink socket. The rule, if armed, stays.
+// Close releases the netlink socket. The rule, if armed, stays. The Gate
+// can't be used after Close.
 func (g *Gate) Close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = true
 	if err := g.conn.CloseLasting(); err != nil {
 		return fmt.Errorf("close nftables gate %s: %w", g.key, err)
 	}
@@ -173,6 +178,9 @@ func (st state) onlyOurs() bool {
 
 func (g *Gate) state() (state, error) {
 	var st state
+	if g.closed {
+		return st, os.ErrClosed
+	}
 	chains, err := g.conn.ListChainsOfTableFamily(nftables.TableFamilyINet)
 	if err != nil {
 		return st, fmt.Errorf("list chains: %w", err)
