@@ -28,9 +28,9 @@
 // port, such as an SO_REUSEPORT sibling bound to one address.
 //
 // Arm adds the table, chain and rule in one netlink batch, so a failure
-// leaves nothing. Disarm deletes this listener's rules in one batch, and
-// deletes the table instead when nothing else is left in it. No other
-// table is ever read or changed.
+// leaves nothing. Disarm deletes this listener's rules in one batch, with
+// the chain and table when nothing else is left in them. No other table
+// is ever changed.
 //
 // # What it does and does not do
 //
@@ -47,8 +47,9 @@
 // successor too, until Disarm runs or someone deletes the table (nft
 // delete table inet sockdrain). An armed gate is not fail-safe.
 //
-// Two processes that Disarm and Arm different listeners at the same moment
-// can race: Disarm may see only its own rule, delete the table, and take
-// with it a rule another process added in between. That listener then
-// accepts again; nothing hangs.
+// Processes that arm and disarm different listeners at once are safe: the
+// batch that deletes the table marks the deletion non-recursive, so the
+// kernel aborts it if another process's rule arrived since Disarm looked,
+// and Disarm then deletes its own rules only. Two processes that arm the
+// same listener at once may add its rule twice; Disarm deletes both.
 package nftgate

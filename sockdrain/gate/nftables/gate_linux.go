@@ -1,11 +1,13 @@
 package nftgate
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sync"
 
 	"github.com/google/nftables"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
@@ -16,6 +18,7 @@ import (
 type Gate struct {
 	mu     sync.Mutex
 	conn   *nftables.Conn
+	raw    *netlink.Conn // for what conn can't say; see dropTable
 	closed bool
 	key    string
 	match  match
@@ -48,15 +51,20 @@ func open(l gate.Listener, v6only bool) (*Gate, error) {
 	if !l.Addr.IsValid() || l.Addr.Port() == 0 {
 		return nil, fmt.Errorf("open nftables gate: listener address %q has no port", l.Addr)
 	}
-	var opts []nftables.ConnOption
+	var nsfd int
 	if l.NetNS != nil {
-		opts = append(opts, nftables.WithNetNSFd(int(l.NetNS.Fd())))
+		nsfd = int(l.NetNS.Fd())
 	}
-	conn, err := nftables.New(append(opts, nftables.AsLasting())...)
+	conn, err := nftables.New(nftables.WithNetNSFd(nsfd), nftables.AsLasting())
 	if err != nil {
 		return nil, fmt.Errorf("open nftables gate %s: dial nf_tables: %w", l.Addr, err)
 	}
-	return &Gate{conn: conn, key: l.Key(), match: matchFor(l.Addr, v6only)}, nil
+	raw, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: nsfd})
+	if err != nil {
+		conn.CloseLasting()
+		return nil, fmt.Errorf("open nftables gate %s: dial nf_tables: %w", l.Addr, err)
+	}
+	return &Gate{conn: conn, raw: raw, key: l.Key(), match: matchFor(l.Addr, v6only)}, nil
 }
 
 // socketV6Only reports whether l is a wildcard IPv6 listener whose first
@@ -105,8 +113,10 @@ func (g *Gate) Arm() error {
 	return nil
 }
 
-// Disarm deletes the listener's rules in one batch. When no other rule or
-// chain is left in the table, it deletes the whole table instead.
+// Disarm deletes the listener's rules in one batch. When nothing else is
+// left in the table, the same batch deletes the chain and the table; the
+// kernel checks that atomically, so a rule another process adds meanwhile
+// is never deleted with them.
 func (g *Gate) Disarm() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -120,17 +130,26 @@ func (g *Gate) Disarm() error {
 	return nil
 }
 
+// remove deletes the rules in st.ours, and the table with them when st
+// says nothing else is in it. If the kernel finds the table no longer
+// empty, another process armed a rule since st was read: then remove
+// deletes our rules only.
 func (g *Gate) remove(st state) error {
-	switch {
-	case st.onlyOurs():
-		g.conn.DelTable(table())
-	case len(st.ours) == 0:
+	if st.onlyOurs() {
+		err := dropTable(g.raw, st.ours)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EBUSY) {
+			return fmt.Errorf("delete table: %w", err)
+		}
+	}
+	if len(st.ours) == 0 {
 		return nil
-	default:
-		for _, r := range st.ours {
-			if err := g.conn.DelRule(r); err != nil {
-				return fmt.Errorf("delete rule %d: %w", r.Handle, err)
-			}
+	}
+	for _, r := range st.ours {
+		if err := g.conn.DelRule(r); err != nil {
+			return fmt.Errorf("delete rule %d: %w", r.Handle, err)
 		}
 	}
 	if err := g.conn.Flush(); err != nil {
@@ -155,8 +174,11 @@ func (g *Gate) Armed() (bool, error) {
 func (g *Gate) Close() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.closed {
+		return nil
+	}
 	g.closed = true
-	if err := g.conn.CloseLasting(); err != nil {
+	if err := errors.Join(g.conn.CloseLasting(), g.raw.Close()); err != nil {
 		return fmt.Errorf("close nftables gate %s: %w", g.key, err)
 	}
 	return nil

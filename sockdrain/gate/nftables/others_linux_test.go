@@ -135,3 +135,34 @@ func TestOpenRejectsNoPort(t *testing.T) {
 		}
 	}
 }
+
+// TestDisarmRace: Disarm read the table when only its rule was there, and
+// another process added a rule before Disarm's batch. The kernel refuses
+// to drop the table; Disarm deletes its own rule and keeps the other.
+func TestDisarmRace(t *testing.T) {
+	ns := newTestNS(t)
+	ln := ns.listen(t, "tcp4", "127.0.0.1:0")
+	g := openGate(t, ns.listener(t, ln))
+	if err := g.Arm(); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := g.state()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !stale.onlyOurs() {
+		t.Fatalf("state %+v, want only our rule", stale)
+	}
+	c := ns.conn(t)
+	tb := table()
+	c.AddRule(&nftables.Rule{Table: tb, Chain: chain(tb), Exprs: []expr.Any{&expr.Counter{}}, UserData: comment("late")})
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.remove(stale); err != nil {
+		t.Fatal(err)
+	}
+	if keys := ns.ourRules(t); !slices.Equal(keys, []string{"late"}) {
+		t.Fatalf("rules after racing disarm: %q, want only the late one", keys)
+	}
+}
