@@ -27,15 +27,14 @@ const xinpgenLen = 64
 //	so_rcv struct xsockbuf @168 (36 bytes: sb_cc @0 ... sb_flags int16 @32,
 //	padded to 4), so_snd @204. sizeof = 240.
 const (
-	xsocketLen     = 240
-	xsoSo          = 8
-	xsoQLen        = 104
-	xsoIncQLen     = 108
-	xsoQLimit      = 112
-	xsoState       = 162
-	xsoRcvCC       = 168 // so_rcv.sb_cc
-	xsoSndCC       = 204 // so_snd.sb_cc
-	xsockbufLength = 36
+	xsocketLen = 240
+	xsoSo      = 8
+	xsoQLen    = 104
+	xsoIncQLen = 108
+	xsoQLimit  = 112
+	xsoState   = 162
+	xsoRcvCC   = 168 // so_rcv.sb_cc
+	xsoSndCC   = 204 // so_snd.sb_cc
 )
 
 // struct xinpcb (relative to its start):
