@@ -18,6 +18,7 @@ const (
 	exitInvalid     = 2
 	exitTimeout     = 3
 	exitUnsupported = 4
+	exitListener    = 5
 )
 
 const exitCodesHelp = `EXIT CODES:
@@ -26,6 +27,8 @@ const exitCodesHelp = `EXIT CODES:
    2  bad input, including "no listening TCP socket on that address"
    3  timed out
    4  not permitted, or not supported on this kernel or OS
+   5  the listener closed during the drain (the server closed it or exited)
+   130, 143  interrupted by SIGINT or SIGTERM (the gate was rolled back)
 `
 
 func newApp(e env) *cli.App {
@@ -86,10 +89,15 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, sockdrain.ErrInvalid):
 		return exitInvalid
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, sockdrain.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return exitTimeout
+	case errors.Is(err, sockdrain.ErrListenerClosed):
+		return exitListener
 	case errors.Is(err, sockdrain.ErrNotSupported), errors.Is(err, fs.ErrPermission):
 		return exitUnsupported
+	}
+	if sig, ok := errors.AsType[signalError](err); ok {
+		return 128 + int(sig.sig)
 	}
 	return exitInternal
 }

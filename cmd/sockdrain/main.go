@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -20,10 +21,19 @@ type env struct {
 	tty bool
 }
 
+// signalError is the cause of a context cancelled by a signal.
+type signalError struct{ sig syscall.Signal }
+
+func (e signalError) Error() string { return fmt.Sprintf("interrupted by %s", e.sig) }
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	code := run(ctx, env{args: os.Args, stdout: os.Stdout, stderr: os.Stderr, tty: isTerminal(os.Stdout)})
-	stop()
-	os.Exit(code)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-sigs
+		cancel(signalError{sig.(syscall.Signal)})
+		signal.Stop(sigs) // a second signal kills as usual
+	}()
+	os.Exit(run(ctx, env{args: os.Args, stdout: os.Stdout, stderr: os.Stderr, tty: isTerminal(os.Stdout)}))
 }

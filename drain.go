@@ -1,0 +1,170 @@
+package sockdrain
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sockdrain/sockdrain/sockdrain/gate"
+	"github.com/sockdrain/sockdrain/sockdrain/observe"
+)
+
+// Phase is how far a drain has got. A drain passes through the phases in
+// order; Drained and TimedOut are final.
+type Phase string
+
+// The phases of a drain.
+const (
+	// Gated: new connections are refused with a RST.
+	Gated Phase = "gated"
+	// BacklogEmpty: the accept queue and half-open handshakes are empty.
+	BacklogEmpty Phase = "backlog_empty"
+	// ConnectionsClosed: no accepted connection is ESTABLISHED or CLOSE_WAIT.
+	ConnectionsClosed Phase = "connections_closed"
+	// Flushed: closing sockets hold no unacknowledged bytes.
+	Flushed Phase = "flushed"
+	// Drained: all of the above at once. The gate stays armed.
+	Drained Phase = "drained"
+	// TimedOut: the timeout passed first.
+	TimedOut Phase = "timeout"
+)
+
+// Options tune a drain. The zero value is usable.
+type Options struct {
+	// Backend picks the gate: "auto" (or empty), or a backend by name.
+	Backend string
+	// PID, if set, is the process that must hold the listening socket.
+	PID int
+	// Timeout bounds the whole drain; zero means none.
+	Timeout time.Duration
+	// Stall is how long an accept queue may stay the same before the drain
+	// warns that no worker is accepting. Default 5s.
+	Stall time.Duration
+	// NoVerify skips the probe connection that checks the gate refuses.
+	NoVerify bool
+	// KeepGate leaves the gate armed when the drain fails, times out or is
+	// cancelled. By default it is rolled back and the port accepts again.
+	KeepGate bool
+	// OnReport, if set, receives every Report as it happens.
+	OnReport func(Report)
+}
+
+// Event says why a Report was made.
+type Event string
+
+// Events.
+const (
+	EventPhase    Event = "phase"    // the drain reached a new phase
+	EventProgress Event = "progress" // the counts changed
+	EventWarning  Event = "warning"  // something needs a person's attention
+)
+
+// Counts are the numbers a drain waits on, summed over the target's
+// listeners.
+type Counts struct {
+	AcceptQueue  int   `json:"accept_queue"`
+	SynRecv      int   `json:"syn_recv"`
+	Established  int   `json:"established"`
+	CloseWait    int   `json:"close_wait"`
+	Closing      int   `json:"closing"`
+	UnackedBytes int64 `json:"unacked_bytes"`
+}
+
+// Report is one step of a drain, as shown to people and pipelines.
+type Report struct {
+	Time    time.Time `json:"time"`
+	Elapsed Duration  `json:"elapsed"`
+	Event   Event     `json:"event"`
+	Phase   Phase     `json:"phase"`
+	Backend string    `json:"backend,omitempty"`
+	Message string    `json:"message,omitempty"`
+	Counts
+	// Remaining lists what was left when a drain timed out.
+	Remaining []Conn `json:"remaining,omitempty"`
+}
+
+// Conn is a connection a drain still waits on.
+type Conn struct {
+	Peer     string `json:"peer"`
+	State    string `json:"state"`
+	Unacked  uint32 `json:"unacked_bytes"`
+	Accepted bool   `json:"accepted"`
+}
+
+// Duration marshals as seconds, with millisecond precision.
+type Duration time.Duration
+
+// MarshalJSON writes d as a number of seconds.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return fmt.Appendf(nil, "%.3f", time.Duration(d).Seconds()), nil
+}
+
+// ErrListenerClosed reports a listener that went away during a drain: the
+// server closed it or exited, and the kernel reset whatever was queued.
+var ErrListenerClosed = errors.New("listener closed during the drain")
+
+// ErrTimeout reports a drain that did not finish within its timeout.
+var ErrTimeout = errors.New("drain timed out")
+
+func sum(ls []Listener) Counts {
+	var c Counts
+	for _, l := range ls {
+		c.AcceptQueue += l.AcceptQueue
+		c.SynRecv += l.SynRecv
+		c.Established += l.Established
+		c.CloseWait += l.CloseWait
+		c.Closing += l.Closing
+		c.UnackedBytes += l.UnackedBytes
+	}
+	return c
+}
+
+// reached returns the furthest phase c satisfies, from Gated on.
+func (c Counts) reached() Phase {
+	switch {
+	case c.AcceptQueue > 0 || c.SynRecv > 0:
+		return Gated
+	case c.Established > 0 || c.CloseWait > 0:
+		return BacklogEmpty
+	case c.UnackedBytes > 0:
+		return ConnectionsClosed
+	}
+	return Drained
+}
+
+func remaining(sockets []observe.Socket) []Conn {
+	conns := make([]Conn, 0, len(sockets))
+	for _, s := range sockets {
+		conns = append(conns, Conn{Peer: s.Remote.String(), State: s.State.String(),
+			Unacked: s.SendQ, Accepted: s.Inode != 0})
+	}
+	return conns
+}
+
+// gates arms and disarms a set of gate.Gate as one.
+type gates []gate.Gate
+
+func (gs gates) arm() error {
+	for _, g := range gs {
+		if err := g.Arm(); err != nil {
+			return errors.Join(err, gs.disarm())
+		}
+	}
+	return nil
+}
+
+func (gs gates) disarm() error {
+	var errs []error
+	for _, g := range gs {
+		errs = append(errs, g.Disarm())
+	}
+	return errors.Join(errs...)
+}
+
+func (gs gates) close() error {
+	var errs []error
+	for _, g := range gs {
+		errs = append(errs, g.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,198 @@
+package sockdrain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/sockdrain/sockdrain/sockdrain/observe"
+)
+
+// Poll intervals: the engine polls fast while the counts move and backs off
+// while they stand still, as net/http's Shutdown does.
+const (
+	minPoll = time.Millisecond
+	maxPoll = 200 * time.Millisecond
+)
+
+// watcher is what the engine observes: the target's listeners, and on
+// timeout the connections still pending.
+type watcher interface {
+	Listeners() ([]Listener, error)
+	Pending() ([]observe.Socket, error)
+}
+
+// clock is time, injectable for tests.
+type clock interface {
+	Now() time.Time
+	After(time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// engine runs one drain: it owns all state in one goroutine, in a select
+// loop where the timeout and cancellation are just other cases.
+type engine struct {
+	opts    Options
+	watch   watcher
+	gates   gates
+	backend string
+	reason  string       // why backend was chosen
+	verify  func() error // checks the gate refuses; nil to skip
+	clock   clock
+
+	start time.Time
+	phase Phase
+	last  Counts
+	// stall tracking: the accept queue has not shrunk since queueSince.
+	queueSince time.Time
+	warned     bool
+}
+
+// run arms the gates, waits for the target to drain, and returns the final
+// report. On any failure the gates are rolled back unless opts.KeepGate.
+func (e *engine) run(ctx context.Context) (rep Report, err error) {
+	e.start = e.clock.Now()
+	if err := e.gates.arm(); err != nil {
+		return rep, fmt.Errorf("arm %s gate: %w", e.backend, err)
+	}
+	defer func() {
+		if err != nil && !e.opts.KeepGate {
+			if derr := e.gates.disarm(); derr != nil {
+				err = fmt.Errorf("%w (and roll back %s gate: %v)", err, e.backend, derr)
+			}
+		}
+	}()
+	if e.verify != nil {
+		if err := e.verify(); err != nil {
+			return rep, fmt.Errorf("verify %s gate: %w", e.backend, err)
+		}
+	}
+	e.phase = Gated
+	e.emit(EventPhase, Counts{}, fmt.Sprintf("new connections refused by the %s gate (%s)", e.backend, e.reason))
+	return e.wait(ctx)
+}
+
+func (e *engine) wait(ctx context.Context) (Report, error) {
+	interval := minPoll
+	for first := true; ; first = false {
+		if ctx.Err() != nil {
+			return e.finish(EventWarning, e.last, "cancelled"), context.Cause(ctx)
+		}
+		ls, err := e.watch.Listeners()
+		if errors.Is(err, ErrNoListener) {
+			return e.finish(EventWarning, e.last, "the listener closed"), fmt.Errorf(
+				"%w: it last had %d queued and %d half-open", ErrListenerClosed, e.last.AcceptQueue, e.last.SynRecv)
+		}
+		if err != nil {
+			return e.finish(EventWarning, e.last, err.Error()), err
+		}
+		c := sum(ls)
+		if e.advance(c) == Drained {
+			return e.finish(EventPhase, c, "drained; the gate stays armed until resume"), nil
+		}
+		if first || c != e.last {
+			e.emit(EventProgress, c, "")
+			interval = minPoll
+		} else {
+			interval = min(2*interval, maxPoll)
+		}
+		e.checkStall(c)
+		e.last = c
+		left := e.left()
+		if left <= 0 {
+			return e.timedOut(c)
+		}
+		select {
+		case <-ctx.Done():
+		case <-e.clock.After(min(interval, left)):
+		}
+	}
+}
+
+// left is the time before the timeout, or maxPoll when there is none.
+func (e *engine) left() time.Duration {
+	if e.opts.Timeout <= 0 {
+		return maxPoll
+	}
+	return e.opts.Timeout - e.clock.Now().Sub(e.start)
+}
+
+// phases are the phases a drain passes through, in order.
+var phases = []Phase{Gated, BacklogEmpty, ConnectionsClosed, Flushed, Drained}
+
+// advance moves the phase forward as far as c allows, never back, and
+// reports each phase passed on the way to Drained.
+func (e *engine) advance(c Counts) Phase {
+	for slices.Index(phases, e.phase) < slices.Index(phases, c.reached()) {
+		e.phase = phases[slices.Index(phases, e.phase)+1]
+		if e.phase != Drained {
+			e.emit(EventPhase, c, "")
+		}
+	}
+	return e.phase
+}
+
+func (e *engine) checkStall(c Counts) {
+	now := e.clock.Now()
+	if c.AcceptQueue == 0 || c.AcceptQueue < e.last.AcceptQueue || e.queueSince.IsZero() {
+		e.queueSince, e.warned = now, false
+		return
+	}
+	if !e.warned && now.Sub(e.queueSince) >= e.opts.Stall {
+		e.warned = true
+		e.emit(EventWarning, c, fmt.Sprintf("no worker is accepting: the accept queue has held %d for %s",
+			c.AcceptQueue, now.Sub(e.queueSince).Round(time.Millisecond)))
+	}
+}
+
+func (e *engine) timedOut(c Counts) (Report, error) {
+	e.phase = TimedOut
+	rep := e.report(EventPhase, c, "")
+	if pending, err := e.watch.Pending(); err == nil {
+		rep.Remaining = remaining(pending)
+	}
+	e.send(rep)
+	return rep, fmt.Errorf("%w after %s: wait for %s", ErrTimeout, e.opts.Timeout, c.waitingFor())
+}
+
+// waitingFor names the first condition c does not meet.
+func (c Counts) waitingFor() string {
+	switch {
+	case c.AcceptQueue > 0:
+		return fmt.Sprintf("accept_queue=0 (%d left)", c.AcceptQueue)
+	case c.SynRecv > 0:
+		return fmt.Sprintf("syn_recv=0 (%d left)", c.SynRecv)
+	case c.Established > 0:
+		return fmt.Sprintf("established=0 (%d left)", c.Established)
+	case c.CloseWait > 0:
+		return fmt.Sprintf("close_wait=0 (%d left)", c.CloseWait)
+	}
+	return fmt.Sprintf("unacked_bytes=0 (%d left)", c.UnackedBytes)
+}
+
+func (e *engine) report(ev Event, c Counts, msg string) Report {
+	now := e.clock.Now()
+	return Report{Time: now, Elapsed: Duration(now.Sub(e.start)), Event: ev, Phase: e.phase,
+		Backend: e.backend, Message: msg, Counts: c}
+}
+
+func (e *engine) emit(ev Event, c Counts, msg string) { e.send(e.report(ev, c, msg)) }
+
+// finish reports the last step of a drain and returns it.
+func (e *engine) finish(ev Event, c Counts, msg string) Report {
+	rep := e.report(ev, c, msg)
+	e.send(rep)
+	return rep
+}
+
+func (e *engine) send(rep Report) {
+	if e.opts.OnReport != nil {
+		e.opts.OnReport(rep)
+	}
+}
