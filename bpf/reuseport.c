@@ -16,13 +16,13 @@
 
 char __license[] SEC("license") = "Dual MIT/GPL";
 
-// armed[0] != 0 makes the program refuse pure SYNs.
+// sd_armed[0] != 0 makes the program refuse pure SYNs.
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u32);
-} armed SEC(".maps");
+} sd_armed SEC(".maps");
 
 // ctx->data points at the TCP header when the kernel picks a listener
 // for a TCP segment. Only a pure SYN (SYN without ACK) is dropped, so the
@@ -31,7 +31,7 @@ SEC("sk_reuseport")
 int sd_refuse_syn(struct sk_reuseport_md *ctx)
 {
 	__u32 key = 0;
-	__u32 *on = bpf_map_lookup_elem(&armed, &key);
+	__u32 *on = bpf_map_lookup_elem(&sd_armed, &key);
 	if (!on || !*on || ctx->ip_protocol != IPPROTO_TCP)
 		return SK_PASS;
 

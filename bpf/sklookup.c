@@ -8,7 +8,7 @@
 
 #include "common.h"
 
-// Sockets of the drained listener kept in the listeners map; a reuseport
+// Sockets of the drained listener kept in the sd_listeners map; a reuseport
 // group larger than this is tied to its first MAX_LISTENERS sockets.
 #define MAX_LISTENERS 64
 
@@ -21,7 +21,7 @@ struct gate_config {
 	__u32 port;   // local port, host order
 	__u8 v4;      // refuse IPv4 lookups
 	__u8 v6;      // refuse IPv6 lookups
-	__u8 tied;    // refuse only while a socket in listeners is open
+	__u8 tied;    // refuse only while a socket in sd_listeners is open
 	__u8 armed;   // refuse at all
 };
 
@@ -30,7 +30,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct gate_config);
-} config SEC(".maps");
+} sd_config SEC(".maps");
 
 // The drained listener's sockets. The kernel removes an entry when its
 // socket closes, so a server restarted on the same port is never refused.
@@ -39,7 +39,7 @@ struct {
 	__uint(max_entries, MAX_LISTENERS);
 	__type(key, __u32);
 	__type(value, __u64);
-} listeners SEC(".maps");
+} sd_listeners SEC(".maps");
 
 static __attribute__((always_inline)) int is_any6(const __u32 *a)
 {
@@ -61,7 +61,7 @@ static __attribute__((always_inline)) int addr_matches(struct bpf_sk_lookup *ctx
 static __attribute__((always_inline)) int listener_open(void)
 {
 	for (__u32 i = 0; i < MAX_LISTENERS; i++) {
-		struct bpf_sock *sk = bpf_map_lookup_elem(&listeners, &i);
+		struct bpf_sock *sk = bpf_map_lookup_elem(&sd_listeners, &i);
 		if (sk) {
 			bpf_sk_release(sk);
 			return 1;
@@ -74,7 +74,7 @@ SEC("sk_lookup")
 int sd_refuse_lookup(struct bpf_sk_lookup *ctx)
 {
 	__u32 key = 0;
-	struct gate_config *c = bpf_map_lookup_elem(&config, &key);
+	struct gate_config *c = bpf_map_lookup_elem(&sd_config, &key);
 	if (!c || !c->armed || ctx->protocol != IPPROTO_TCP || ctx->local_port != c->port)
 		return SK_PASS;
 	if (!addr_matches(ctx, c))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -34,8 +35,9 @@ func Mount() error {
 }
 
 // Path is the pin directory of the gate named key; it may not exist.
+// bpffs refuses names with dots, so dots in key become dashes.
 func Path(key string) string {
-	return filepath.Join(Root, key)
+	return filepath.Join(Root, strings.ReplaceAll(key, ".", "-"))
 }
 
 // Create makes the pin directory of the gate named key, mode 0700,
@@ -75,7 +77,8 @@ func Remove(key string) error {
 	return nil
 }
 
-// List returns the keys of all gates that have a pin directory.
+// List returns the keys of all gates that have a pin directory. Keys must
+// not contain dashes, so List can undo what Path does to dots.
 func List() ([]string, error) {
 	entries, err := os.ReadDir(Root)
 	if errors.Is(err, os.ErrNotExist) {
@@ -87,7 +90,7 @@ func List() ([]string, error) {
 	keys := make([]string, 0, len(entries))
 	for _, e := range entries {
 		if e.IsDir() {
-			keys = append(keys, e.Name())
+			keys = append(keys, strings.ReplaceAll(e.Name(), "-", "."))
 		}
 	}
 	return keys, nil

@@ -20,7 +20,7 @@ func TestCreateListRemove(t *testing.T) {
 	requireRoot(t)
 	var b [6]byte
 	rand.Read(b[:])
-	key := "test_" + hex.EncodeToString(b[:])
+	key := "1_127.0.0.1_" + hex.EncodeToString(b[:])
 
 	dir, err := Create(key)
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	reuseportMapArmed             = "armed"
+	reuseportMapSdArmed           = "sd_armed"
 	reuseportProgSdRefuseSyn      = "sd_refuse_syn"
 	reuseportProgSdReuseportProgs = "sd_reuseport_progs"
 )
@@ -71,7 +71,7 @@ type reuseportProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type reuseportMapSpecs struct {
-	Armed *ebpf.MapSpec `ebpf:"armed"`
+	SdArmed *ebpf.MapSpec `ebpf:"sd_armed"`
 }
 
 // reuseportVariableSpecs contains global variables before they are loaded into the kernel.
@@ -100,12 +100,12 @@ func (o *reuseportObjects) Close() error {
 //
 // It can be passed to loadReuseportObjects or ebpf.CollectionSpec.LoadAndAssign.
 type reuseportMaps struct {
-	Armed *ebpf.Map `ebpf:"armed"`
+	SdArmed *ebpf.Map `ebpf:"sd_armed"`
 }
 
 func (m *reuseportMaps) Close() error {
 	return _ReuseportClose(
-		m.Armed,
+		m.SdArmed,
 	)
 }
 

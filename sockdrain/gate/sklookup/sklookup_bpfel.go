@@ -28,8 +28,8 @@ type sklookupGateConfig struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	sklookupMapConfig          = "config"
-	sklookupMapListeners       = "listeners"
+	sklookupMapSdConfig        = "sd_config"
+	sklookupMapSdListeners     = "sd_listeners"
 	sklookupProgSdRefuseLookup = "sd_refuse_lookup"
 )
 
@@ -82,8 +82,8 @@ type sklookupProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sklookupMapSpecs struct {
-	Config    *ebpf.MapSpec `ebpf:"config"`
-	Listeners *ebpf.MapSpec `ebpf:"listeners"`
+	SdConfig    *ebpf.MapSpec `ebpf:"sd_config"`
+	SdListeners *ebpf.MapSpec `ebpf:"sd_listeners"`
 }
 
 // sklookupVariableSpecs contains global variables before they are loaded into the kernel.
@@ -112,14 +112,14 @@ func (o *sklookupObjects) Close() error {
 //
 // It can be passed to loadSklookupObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sklookupMaps struct {
-	Config    *ebpf.Map `ebpf:"config"`
-	Listeners *ebpf.Map `ebpf:"listeners"`
+	SdConfig    *ebpf.Map `ebpf:"sd_config"`
+	SdListeners *ebpf.Map `ebpf:"sd_listeners"`
 }
 
 func (m *sklookupMaps) Close() error {
 	return _SklookupClose(
-		m.Config,
-		m.Listeners,
+		m.SdConfig,
+		m.SdListeners,
 	)
 }
 
