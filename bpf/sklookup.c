@@ -58,16 +58,22 @@ static __attribute__((always_inline)) int addr_matches(struct bpf_sk_lookup *ctx
 	       c->ip6[2] == ctx->local_ip6[2] && c->ip6[3] == ctx->local_ip6[3];
 }
 
+// probe_slot stops bpf_loop at the first slot that holds a socket.
+static long probe_slot(__u32 i, void *open)
+{
+	struct bpf_sock *sk = bpf_map_lookup_elem(&sd_listeners, &i);
+	if (!sk)
+		return 0;
+	bpf_sk_release(sk);
+	*(int *)open = 1;
+	return 1;
+}
+
 static __attribute__((always_inline)) int listener_open(void)
 {
-	for (__u32 i = 0; i < MAX_LISTENERS; i++) {
-		struct bpf_sock *sk = bpf_map_lookup_elem(&sd_listeners, &i);
-		if (sk) {
-			bpf_sk_release(sk);
-			return 1;
-		}
-	}
-	return 0;
+	int open = 0;
+	bpf_loop(MAX_LISTENERS, probe_slot, &open, 0);
+	return open;
 }
 
 SEC("sk_lookup")

@@ -26,14 +26,14 @@ func TestDrain(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := nstest.New(t)
 			srv := listen(t, ns, listenOpts{network: tc.network, addr: tc.addr, sockets: 3, reuseport: true})
-			before := snapshot(t)
+			before := snapshot(t, srv.gl)
 			g, err := Open(srv.gl)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer g.Close()
 			checkDrain(t, ns, srv, g)
-			requireState(t, before)
+			requireState(t, srv.gl, before)
 		})
 	}
 }
@@ -102,13 +102,13 @@ func disarmTwice(t *testing.T, g gate.Gate) {
 func TestPersistence(t *testing.T) {
 	ns := nstest.New(t)
 	srv := listen(t, ns, listenOpts{network: "tcp4", addr: "127.0.0.1:0", sockets: 2, reuseport: true})
-	before := snapshot(t)
+	before := snapshot(t, srv.gl)
 	g, err := Open(srv.gl)
 	if err != nil {
 		t.Fatal(err)
 	}
 	armTwice(t, g)
-	armedState := snapshot(t)
+	armedState := snapshot(t, srv.gl)
 	if err := g.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -120,9 +120,9 @@ func TestPersistence(t *testing.T) {
 	}
 	defer g2.Close()
 	armTwice(t, g2) // finds the pinned program: attaches nothing new
-	requireState(t, armedState)
+	requireState(t, srv.gl, armedState)
 	disarmTwice(t, g2)
-	requireState(t, before)
+	requireState(t, srv.gl, before)
 	mustDial(t, ns, srv.addr)
 }
 
@@ -178,7 +178,7 @@ func TestForeignProgram(t *testing.T) {
 		t.Run(tc.name+" before Arm", func(t *testing.T) {
 			ns := nstest.New(t)
 			srv := listen(t, ns, listenOpts{network: "tcp4", addr: "127.0.0.1:0", sockets: 2, reuseport: true})
-			before := snapshot(t)
+			before := snapshot(t, srv.gl)
 			g, err := Open(srv.gl)
 			if err != nil {
 				t.Fatal(err)
@@ -188,7 +188,7 @@ func TestForeignProgram(t *testing.T) {
 			if err := g.Arm(); !errors.Is(err, gate.ErrNotEligible) {
 				t.Fatalf("Arm = %v, want ErrNotEligible", err)
 			}
-			requireState(t, before)
+			requireState(t, srv.gl, before)
 			mustDial(t, ns, srv.addr) // the foreign program passes everything
 		})
 	}
