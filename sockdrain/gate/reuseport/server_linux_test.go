@@ -260,3 +260,10 @@ func (ks kernelState) equal(o kernelState) bool {
 	return slices.Equal(ks.progs, o.progs) && slices.Equal(ks.maps, o.maps) &&
 		slices.Equal(ks.links, o.links) && ks.pinned == o.pinned
 }
+
+// requireClean waits for the kernel to hold nothing of this package's
+// gates: tests in a package run one at a time, so anything left is a leak.
+func requireClean(t *testing.T, l gate.Listener) {
+	t.Helper()
+	requireState(t, l, kernelState{})
+}

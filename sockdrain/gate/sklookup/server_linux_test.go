@@ -267,3 +267,10 @@ func osFile(t *testing.T, fd int) *os.File {
 	t.Cleanup(func() { f.Close() })
 	return f
 }
+
+// requireClean waits for the kernel to hold nothing of this package's
+// gates: tests in a package run one at a time, so anything left is a leak.
+func requireClean(t *testing.T, l gate.Listener) {
+	t.Helper()
+	requireState(t, l, kernelState{})
+}
