@@ -1,0 +1,106 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (MIT OR GPL-2.0)
+//
+// The reuseport gate: an SK_REUSEPORT program that drops new connections
+// to its reuseport group while the armed flag is set, and a TCP iterator
+// that reports which reuseport program a listening socket's group runs.
+
+#include "common.h"
+#include <bpf/bpf_core_read.h>
+
+#define TCP_FLAGS_OFFSET 13
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_ACK 0x10
+#define TCP_LISTEN 10
+
+char __license[] SEC("license") = "Dual MIT/GPL";
+
+// sd_armed[0] != 0 makes the program refuse pure SYNs.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} sd_armed SEC(".maps");
+
+// ctx->data points at the TCP header when the kernel picks a listener
+// for a TCP segment. Only a pure SYN (SYN without ACK) is dropped, so the
+// final ACK of a SYN-cookie handshake still reaches the listener.
+SEC("sk_reuseport")
+int sd_refuse_syn(struct sk_reuseport_md *ctx)
+{
+	__u32 key = 0;
+	__u32 *on = bpf_map_lookup_elem(&sd_armed, &key);
+	if (!on || !*on || ctx->ip_protocol != IPPROTO_TCP)
+		return SK_PASS;
+
+	__u8 *data = ctx->data;
+	if (data + TCP_FLAGS_OFFSET + 1 > (__u8 *)ctx->data_end)
+		return SK_PASS;
+	__u8 flags = data[TCP_FLAGS_OFFSET];
+	if ((flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)
+		return SK_DROP;
+	return SK_PASS;
+}
+
+// Kernel types, relocated against the running kernel's BTF.
+struct bpf_prog_aux {
+	__u32 id;
+} __attribute__((preserve_access_index));
+
+struct bpf_prog {
+	struct bpf_prog_aux *aux;
+} __attribute__((preserve_access_index));
+
+struct sock_reuseport {
+	struct bpf_prog *prog;
+} __attribute__((preserve_access_index));
+
+struct sock_common {
+	unsigned char skc_state;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_reuseport *sk_reuseport_cb;
+} __attribute__((preserve_access_index));
+
+struct bpf_iter_meta {
+	struct seq_file *seq;
+} __attribute__((preserve_access_index));
+
+struct bpf_iter__tcp {
+	struct bpf_iter_meta *meta;
+	struct sock_common *sk_common;
+} __attribute__((preserve_access_index));
+
+// One record per listening TCP socket of the namespace the iterator was
+// opened in.
+struct listener_prog {
+	__u64 cookie;     // the socket's SO_COOKIE
+	__u32 in_group;   // 1 if the socket belongs to a reuseport group
+	__u32 has_prog;   // 1 if that group runs a program, classic or eBPF
+	__u32 prog_id;    // the program's id; 0 for a classic BPF program
+	__u32 pad;
+};
+
+SEC("iter/tcp")
+int sd_reuseport_progs(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	if (!skc || BPF_CORE_READ(skc, skc_state) != TCP_LISTEN)
+		return 0;
+
+	struct listener_prog out = {.cookie = bpf_get_socket_cookie(skc)};
+	struct sock_reuseport *reuse = BPF_CORE_READ((struct sock *)skc, sk_reuseport_cb);
+	if (reuse) {
+		out.in_group = 1;
+		struct bpf_prog *prog = BPF_CORE_READ(reuse, prog);
+		if (prog) {
+			out.has_prog = 1;
+			out.prog_id = BPF_CORE_READ(prog, aux, id);
+		}
+	}
+	bpf_seq_write(ctx->meta->seq, &out, sizeof(out));
+	return 0;
+}

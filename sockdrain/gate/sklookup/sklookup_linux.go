@@ -1,0 +1,243 @@
+package sklookup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/sockdrain/sockdrain/sockdrain/bpffs"
+	"github.com/sockdrain/sockdrain/sockdrain/gate"
+)
+
+// Names of the pins in a gate's bpffs directory.
+const (
+	linkPin      = "link"
+	configPin    = "config"
+	listenersPin = "listeners"
+)
+
+// maxListeners is MAX_LISTENERS in bpf/sklookup.c: the gate is tied to
+// the first maxListeners sockets of a larger reuseport group.
+const maxListeners = 64
+
+type gateObjects struct {
+	Prog      *ebpf.Program `ebpf:"sd_refuse_lookup"`
+	Config    *ebpf.Map     `ebpf:"sd_config"`
+	Listeners *ebpf.Map     `ebpf:"sd_listeners"`
+}
+
+func (o *gateObjects) Close() error {
+	return errors.Join(o.Prog.Close(), o.Config.Close(), o.Listeners.Close())
+}
+
+// Gate is the sk_lookup gate of one listener. It implements gate.Gate.
+type Gate struct {
+	l    gate.Listener
+	cfg  sklookupGateConfig // what Arm refuses
+	objs *gateObjects       // nil while no link is pinned for l
+	link link.Link
+}
+
+var _ gate.Gate = (*Gate)(nil)
+
+// Probe reports whether this kernel can load and attach SK_LOOKUP programs.
+func Probe() error {
+	if err := features.HaveProgramType(ebpf.SkLookup); err != nil {
+		return fmt.Errorf("probe sk_lookup: %w", notSupported(err))
+	}
+	objs, err := loadGateObjects()
+	if err != nil {
+		return err
+	}
+	return objs.Close()
+}
+
+// Open reads what to refuse from l and finds the gate's pinned state, if
+// a process armed it before. It changes nothing in the kernel.
+//
+// l.Sockets are optional: with them, the gate ties itself to their life
+// and learns from IPV6_V6ONLY whether a [::] listener takes IPv4 too.
+func Open(l gate.Listener) (_ *Gate, err error) {
+	facts, err := readSockets(l.Sockets)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gate{l: l, cfg: configFor(l.Addr, facts)}
+	if err := g.loadPinned(); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// Tied reports whether the gate refuses only while one of the drained
+// listener's sockets is open.
+func (g *Gate) Tied() bool { return g.cfg.Tied != 0 }
+
+func (g *Gate) loadPinned() (err error) {
+	if ok, err := bpffs.Exists(g.l.Key()); err != nil || !ok {
+		return err
+	}
+	dir := bpffs.Path(g.l.Key())
+	objs := &gateObjects{} // the pinned link holds the program
+	defer closeOnError(&err, objs.Close)
+	if objs.Config, err = ebpf.LoadPinnedMap(filepath.Join(dir, configPin), nil); err != nil {
+		return fmt.Errorf("load pinned sk_lookup config: %w", err)
+	}
+	if objs.Listeners, err = ebpf.LoadPinnedMap(filepath.Join(dir, listenersPin), nil); err != nil {
+		return fmt.Errorf("load pinned sk_lookup listeners: %w", err)
+	}
+	if g.link, err = link.LoadPinnedLink(filepath.Join(dir, linkPin), nil); err != nil {
+		return fmt.Errorf("load pinned sk_lookup link: %w", err)
+	}
+	if err := objs.Config.Lookup(uint32(0), &g.cfg); err != nil {
+		g.link.Close()
+		return fmt.Errorf("read sk_lookup config: %w", err)
+	}
+	g.objs = objs
+	return nil
+}
+
+// closeOnError calls undo if *err is set when the caller returns.
+func closeOnError(err *error, undo func() error) {
+	if *err != nil {
+		undo()
+	}
+}
+
+// Arm attaches the program to the listener's namespace, if it is not
+// there yet, and sets it refusing.
+func (g *Gate) Arm() error {
+	if g.objs == nil {
+		return g.build()
+	}
+	if err := g.addSockets(); err != nil {
+		return err
+	}
+	return g.writeConfig(1)
+}
+
+// build loads, attaches and pins a new armed gate. On failure it leaves
+// no program, map, link or pin behind.
+func (g *Gate) build() (err error) {
+	objs, err := loadGateObjects()
+	if err != nil {
+		return err
+	}
+	g.objs = objs
+	defer closeOnError(&err, g.Close)
+	if err := g.addSockets(); err != nil {
+		return err
+	}
+	if err := g.writeConfig(1); err != nil {
+		return err
+	}
+	if err := g.attach(); err != nil {
+		return err
+	}
+	dir, err := bpffs.Create(g.l.Key())
+	if err != nil {
+		return err
+	}
+	defer closeOnError(&err, func() error { return bpffs.Remove(g.l.Key()) })
+	return g.pin(dir)
+}
+
+func (g *Gate) attach() (err error) {
+	ns := g.l.NetNS
+	if ns == nil {
+		if ns, err = os.Open("/proc/self/ns/net"); err != nil {
+			return fmt.Errorf("open own netns: %w", err)
+		}
+		defer ns.Close()
+	}
+	if g.link, err = link.AttachNetNs(int(ns.Fd()), g.objs.Prog); err != nil {
+		return fmt.Errorf("attach sk_lookup to netns %s: %w", ns.Name(), notSupported(err))
+	}
+	return nil
+}
+
+func (g *Gate) pin(dir string) error {
+	if err := g.objs.Config.Pin(filepath.Join(dir, configPin)); err != nil {
+		return fmt.Errorf("pin sk_lookup config: %w", err)
+	}
+	if err := g.objs.Listeners.Pin(filepath.Join(dir, listenersPin)); err != nil {
+		return fmt.Errorf("pin sk_lookup listeners: %w", err)
+	}
+	if err := g.link.Pin(filepath.Join(dir, linkPin)); err != nil {
+		return fmt.Errorf("pin sk_lookup link: %w", err)
+	}
+	return nil
+}
+
+func (g *Gate) writeConfig(armed uint8) error {
+	cfg := g.cfg
+	cfg.Armed = armed
+	if err := g.objs.Config.Put(uint32(0), &cfg); err != nil {
+		return fmt.Errorf("write sk_lookup config: %w", err)
+	}
+	g.cfg = cfg
+	return nil
+}
+
+// Disarm detaches the program and removes the link, maps and pins.
+func (g *Gate) Disarm() error {
+	if g.objs != nil {
+		if err := g.writeConfig(0); err != nil {
+			return err
+		}
+	}
+	if err := bpffs.Remove(g.l.Key()); err != nil {
+		return err
+	}
+	return g.Close()
+}
+
+// Armed reports whether the gate refuses now: armed, and tied to a
+// listener socket that is still open unless untied.
+func (g *Gate) Armed() (bool, error) {
+	if g.objs == nil || g.cfg.Armed == 0 {
+		return false, nil
+	}
+	if !g.Tied() {
+		return true, nil
+	}
+	return g.listenerOpen()
+}
+
+// Close releases the process's handles; a pinned gate stays armed.
+func (g *Gate) Close() error {
+	if g.objs == nil {
+		return nil
+	}
+	err := g.objs.Close()
+	if g.link != nil {
+		err = errors.Join(err, g.link.Close())
+	}
+	g.objs, g.link = nil, nil
+	return err
+}
+
+func loadGateObjects() (*gateObjects, error) {
+	spec, err := loadSklookup()
+	if err != nil {
+		return nil, fmt.Errorf("load sk_lookup spec: %w", err)
+	}
+	objs := &gateObjects{}
+	if err := spec.LoadAndAssign(objs, nil); err != nil {
+		return nil, fmt.Errorf("load sk_lookup program: %w", notSupported(err))
+	}
+	return objs, nil
+}
+
+// notSupported marks cilium/ebpf's ErrNotSupported as gate.ErrNotSupported.
+func notSupported(err error) error {
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		return fmt.Errorf("%w: %w", gate.ErrNotSupported, err)
+	}
+	return err
+}

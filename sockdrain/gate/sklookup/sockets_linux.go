@@ -1,0 +1,123 @@
+package sklookup
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// ipprotoMPTCP is IPPROTO_MPTCP. A SOCKMAP takes no MPTCP socket.
+const ipprotoMPTCP = 262
+
+// socketFacts is what the gate learns from the listener's sockets.
+type socketFacts struct {
+	tied   bool // every socket can enter the SOCKMAP
+	v6only bool // an IPv6 socket has IPV6_V6ONLY set
+}
+
+func readSockets(socks []*os.File) (socketFacts, error) {
+	facts := socketFacts{tied: len(socks) > 0}
+	for _, f := range socks {
+		err := control(f, func(fd int) error {
+			proto, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
+			if err != nil {
+				return err
+			}
+			facts.tied = facts.tied && proto != ipprotoMPTCP
+			return readV6Only(fd, &facts.v6only)
+		})
+		if err != nil {
+			return facts, fmt.Errorf("inspect socket %s: %w", f.Name(), os.NewSyscallError("getsockopt", err))
+		}
+	}
+	return facts, nil
+}
+
+func readV6Only(fd int, v6only *bool) error {
+	domain, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
+	if err != nil || domain != unix.AF_INET6 {
+		return err
+	}
+	v, err := unix.GetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY)
+	*v6only = *v6only || v != 0
+	return err
+}
+
+// configFor says what to refuse for a listener on addr: that address, or
+// with a wildcard every address of its family, and IPv4 too for a [::]
+// listener that is not IPv6-only.
+func configFor(addr netip.AddrPort, facts socketFacts) sklookupGateConfig {
+	cfg := sklookupGateConfig{Port: uint32(addr.Port())}
+	if facts.tied {
+		cfg.Tied = 1
+	}
+	ip := addr.Addr().Unmap()
+	switch {
+	case ip.Is4():
+		cfg.V4 = 1
+		a := ip.As4()
+		cfg.Ip4 = binary.NativeEndian.Uint32(a[:]) // network order in memory
+	case ip.IsUnspecified():
+		cfg.V6 = 1
+		if !facts.v6only {
+			cfg.V4 = 1
+		}
+	default:
+		cfg.V6 = 1
+		a := ip.As16()
+		for i := range cfg.Ip6 {
+			cfg.Ip6[i] = binary.NativeEndian.Uint32(a[4*i:])
+		}
+	}
+	return cfg
+}
+
+// addSockets puts the listener's sockets in the SOCKMAP of a tied gate.
+func (g *Gate) addSockets() error {
+	if !g.Tied() {
+		return nil
+	}
+	for i, f := range g.l.Sockets[:min(len(g.l.Sockets), maxListeners)] {
+		err := control(f, func(fd int) error {
+			return g.objs.Listeners.Update(uint32(i), uint64(fd), ebpf.UpdateAny)
+		})
+		if err != nil {
+			return fmt.Errorf("add socket %s to sk_lookup listeners: %w", f.Name(), err)
+		}
+	}
+	return nil
+}
+
+// listenerOpen reports whether a socket is left in the SOCKMAP.
+func (g *Gate) listenerOpen() (bool, error) {
+	var cookie uint64
+	for i := range uint32(maxListeners) {
+		err := g.objs.Listeners.Lookup(i, &cookie)
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return false, fmt.Errorf("read sk_lookup listeners: %w", err)
+		}
+	}
+	return false, nil
+}
+
+// control calls fn with f's descriptor without touching its blocking
+// mode, which f shares with the server's own descriptor.
+func control(f *os.File, fn func(fd int) error) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var fnErr error
+	if err := rc.Control(func(fd uintptr) { fnErr = fn(int(fd)) }); err != nil {
+		return err
+	}
+	return fnErr
+}
