@@ -41,7 +41,7 @@ type server struct {
 	gl   gate.Listener
 }
 
-func listen(t *testing.T, ns *netns.NS, o listenOpts) *server {
+func listen(t testing.TB, ns *netns.NS, o listenOpts) *server {
 	t.Helper()
 	s := &server{}
 	addr := o.addr
@@ -56,7 +56,7 @@ func listen(t *testing.T, ns *netns.NS, o listenOpts) *server {
 	return s
 }
 
-func listenOne(t *testing.T, ns *netns.NS, o listenOpts, addr string) *net.TCPListener {
+func listenOne(t testing.TB, ns *netns.NS, o listenOpts, addr string) *net.TCPListener {
 	t.Helper()
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var err error
@@ -81,7 +81,7 @@ func listenOne(t *testing.T, ns *netns.NS, o listenOpts, addr string) *net.TCPLi
 }
 
 // listenerOf describes s as a gate.Listener with duplicates of its sockets.
-func listenerOf(t *testing.T, ns *netns.NS, s *server) gate.Listener {
+func listenerOf(t testing.TB, ns *netns.NS, s *server) gate.Listener {
 	t.Helper()
 	nsf, err := os.Open(ns.Path())
 	if err != nil {
@@ -105,7 +105,7 @@ func listenerOf(t *testing.T, ns *netns.NS, s *server) gate.Listener {
 }
 
 // dial connects to addr from inside ns.
-func dial(t *testing.T, ns *netns.NS, addr netip.AddrPort) (net.Conn, error) {
+func dial(t testing.TB, ns *netns.NS, addr netip.AddrPort) (net.Conn, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), dialTimeout)
 	defer cancel()
@@ -120,7 +120,7 @@ func dial(t *testing.T, ns *netns.NS, addr netip.AddrPort) (net.Conn, error) {
 	return c, err
 }
 
-func mustDial(t *testing.T, ns *netns.NS, addr netip.AddrPort) net.Conn {
+func mustDial(t testing.TB, ns *netns.NS, addr netip.AddrPort) net.Conn {
 	t.Helper()
 	c, err := dial(t, ns, addr)
 	if err != nil {
@@ -138,7 +138,7 @@ func requireRefused(t *testing.T, ns *netns.NS, addr netip.AddrPort) {
 }
 
 // accept takes the next connection from any socket of s, within 5s.
-func (s *server) accept(t *testing.T) net.Conn {
+func (s *server) accept(t testing.TB) net.Conn {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
