@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -34,10 +33,11 @@ func Mount() error {
 	return nil
 }
 
-// Path is the pin directory of the gate named key; it may not exist.
-// bpffs refuses names with dots, so dots in key become dashes.
+// Path is the pin directory of the gate named key; it may not exist. A
+// key names one backend's gate on one listener, and holds no dots: bpffs
+// refuses names with dots.
 func Path(key string) string {
-	return filepath.Join(Root, strings.ReplaceAll(key, ".", "-"))
+	return filepath.Join(Root, key)
 }
 
 // Create makes the pin directory of the gate named key, mode 0700,
@@ -77,8 +77,7 @@ func Remove(key string) error {
 	return nil
 }
 
-// List returns the keys of all gates that have a pin directory. Keys must
-// not contain dashes, so List can undo what Path does to dots.
+// List returns the keys of all gates that have a pin directory.
 func List() ([]string, error) {
 	entries, err := os.ReadDir(Root)
 	if errors.Is(err, os.ErrNotExist) {
@@ -90,7 +89,7 @@ func List() ([]string, error) {
 	keys := make([]string, 0, len(entries))
 	for _, e := range entries {
 		if e.IsDir() {
-			keys = append(keys, strings.ReplaceAll(e.Name(), "-", "."))
+			keys = append(keys, e.Name())
 		}
 	}
 	return keys, nil

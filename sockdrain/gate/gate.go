@@ -53,9 +53,11 @@ type Listener struct {
 	Sockets []*os.File
 }
 
-// Key names l in pins and rules: unique per namespace, address and port.
+// Key names l in pins and rules: unique per namespace, address and port,
+// as NETNSINODE_ADDRHEX_PORT. It holds no dots, colons or dashes, which
+// bpffs and rule comments handle badly.
 func (l Listener) Key() string {
-	return fmt.Sprintf("%d_%s_%d", l.NetNSInode, l.Addr.Addr().StringExpanded(), l.Addr.Port())
+	return fmt.Sprintf("%d_%x_%d", l.NetNSInode, l.Addr.Addr().AsSlice(), l.Addr.Port())
 }
 
 // ErrNotSupported reports a gate this kernel or OS cannot provide. Probe

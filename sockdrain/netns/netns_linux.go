@@ -41,6 +41,19 @@ func Open(path string) (*NS, error) {
 // FD returns the namespace's file descriptor, valid until Close.
 func (ns *NS) FD() int { return int(ns.f.Fd()) }
 
+// File returns the namespace's nsfs file, valid until Close.
+func (ns *NS) File() *os.File { return ns.f }
+
+// Inode identifies the namespace: two paths name the same namespace when
+// their inodes are equal.
+func (ns *NS) Inode() (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(ns.FD(), &st); err != nil {
+		return 0, os.NewSyscallError("fstat", err)
+	}
+	return st.Ino, nil
+}
+
 // Path is the path ns was opened from; empty for the caller's namespace.
 func (ns *NS) Path() string { return ns.path }
 

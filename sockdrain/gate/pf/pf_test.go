@@ -31,7 +31,7 @@ func TestRule(t *testing.T) {
 func TestAnchorPath(t *testing.T) {
 	l := gate.Listener{Addr: netip.MustParseAddrPort("[::1]:8080")}
 	got := AnchorPath(l.Key())
-	if got != "sockdrain/0_0000-0000-0000-0000-0000-0000-0000-0001_8080" {
+	if got != "sockdrain/0_00000000000000000000000000000001_8080" {
 		t.Errorf("AnchorPath = %q", got)
 	}
 	if AnchorPath("0_10.0.0.1_80") == AnchorPath("0_10.0.0.2_80") {

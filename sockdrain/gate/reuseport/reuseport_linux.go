@@ -72,8 +72,8 @@ func Open(l gate.Listener) (_ *Gate, err error) {
 
 // loadPinned loads the program and flag of a gate armed before, if any.
 func (g *Gate) loadPinned() (err error) {
-	dir := bpffs.Path(g.l.Key())
-	if ok, err := bpffs.Exists(g.l.Key()); err != nil || !ok {
+	dir := bpffs.Path(pinKey(g.l))
+	if ok, err := bpffs.Exists(pinKey(g.l)); err != nil || !ok {
 		return err
 	}
 	objs := &gateObjects{}
@@ -147,11 +147,11 @@ func (g *Gate) build() (err error) {
 		return err
 	}
 	defer closeOnError(&err, g.Close)
-	dir, err := bpffs.Create(g.l.Key())
+	dir, err := bpffs.Create(pinKey(g.l))
 	if err != nil {
 		return err
 	}
-	defer closeOnError(&err, func() error { return bpffs.Remove(g.l.Key()) })
+	defer closeOnError(&err, func() error { return bpffs.Remove(pinKey(g.l)) })
 	if err := g.pin(dir); err != nil {
 		return err
 	}
@@ -210,7 +210,7 @@ func (g *Gate) Disarm() error {
 			return err
 		}
 	}
-	if err := bpffs.Remove(g.l.Key()); err != nil {
+	if err := bpffs.Remove(pinKey(g.l)); err != nil {
 		return err
 	}
 	return g.Close()
@@ -278,3 +278,6 @@ func notSupported(err error) error {
 	}
 	return err
 }
+
+// pinKey names the pin directory of l's gate: one per backend and listener.
+func pinKey(l gate.Listener) string { return "reuseport_" + l.Key() }

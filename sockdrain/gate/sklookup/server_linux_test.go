@@ -52,7 +52,7 @@ func listen(t testing.TB, ns *netns.NS, o listenOpts) *server {
 		addr = s.addr.String()
 	}
 	s.gl = listenerOf(t, ns, s)
-	t.Cleanup(func() { bpffs.Remove(s.gl.Key()) }) // pins a failed test left
+	t.Cleanup(func() { bpffs.Remove(pinKey(s.gl)) }) // pins a failed test left
 	return s
 }
 
@@ -233,7 +233,7 @@ func snapshot(t *testing.T, l gate.Listener) kernelState {
 	if err := it.Err(); err != nil {
 		t.Fatal(err)
 	}
-	pinned, err := bpffs.Exists(l.Key())
+	pinned, err := bpffs.Exists(pinKey(l))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,10 +79,10 @@ func Open(l gate.Listener) (_ *Gate, err error) {
 func (g *Gate) Tied() bool { return g.cfg.Tied != 0 }
 
 func (g *Gate) loadPinned() (err error) {
-	if ok, err := bpffs.Exists(g.l.Key()); err != nil || !ok {
+	if ok, err := bpffs.Exists(pinKey(g.l)); err != nil || !ok {
 		return err
 	}
-	dir := bpffs.Path(g.l.Key())
+	dir := bpffs.Path(pinKey(g.l))
 	objs := &gateObjects{} // the pinned link holds the program
 	defer closeOnError(&err, objs.Close)
 	if objs.Config, err = ebpf.LoadPinnedMap(filepath.Join(dir, configPin), nil); err != nil {
@@ -139,11 +139,11 @@ func (g *Gate) build() (err error) {
 	if err := g.attach(); err != nil {
 		return err
 	}
-	dir, err := bpffs.Create(g.l.Key())
+	dir, err := bpffs.Create(pinKey(g.l))
 	if err != nil {
 		return err
 	}
-	defer closeOnError(&err, func() error { return bpffs.Remove(g.l.Key()) })
+	defer closeOnError(&err, func() error { return bpffs.Remove(pinKey(g.l)) })
 	return g.pin(dir)
 }
 
@@ -191,7 +191,7 @@ func (g *Gate) Disarm() error {
 			return err
 		}
 	}
-	if err := bpffs.Remove(g.l.Key()); err != nil {
+	if err := bpffs.Remove(pinKey(g.l)); err != nil {
 		return err
 	}
 	return g.Close()
@@ -241,3 +241,6 @@ func notSupported(err error) error {
 	}
 	return err
 }
+
+// pinKey names the pin directory of l's gate: one per backend and listener.
+func pinKey(l gate.Listener) string { return "sklookup_" + l.Key() }
