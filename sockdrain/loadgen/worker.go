@@ -131,12 +131,7 @@ func (p *pacer) wait(stop <-chan struct{}) bool {
 	if p == nil {
 		return true
 	}
-	now := int64(time.Since(p.start))
-	slot := p.next.Load()
-	for !p.next.CompareAndSwap(slot, max(slot, now)+p.interval) {
-		slot = p.next.Load()
-	}
-	d := time.Duration(max(slot, now) - now)
+	d := p.take(int64(time.Since(p.start)))
 	if d <= 0 {
 		return true
 	}
@@ -148,4 +143,14 @@ func (p *pacer) wait(stop <-chan struct{}) bool {
 	case <-stop:
 		return false
 	}
+}
+
+// take reserves the next slot for a caller at now, in ns since start, and
+// returns how long until it.
+func (p *pacer) take(now int64) time.Duration {
+	slot := p.next.Load()
+	for !p.next.CompareAndSwap(slot, max(slot, now)+p.interval) {
+		slot = p.next.Load()
+	}
+	return time.Duration(max(slot, now) - now)
 }
