@@ -1,6 +1,7 @@
 package sockdrain
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -167,4 +168,47 @@ func (gs gates) close() error {
 		errs = append(errs, g.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// Drain gates the listeners serving t, so new connections are refused with
+// a RST, waits until their accept queues, half-open handshakes, accepted
+// connections and unacknowledged bytes are all gone, and returns the final
+// report with phase Drained. The gate then stays armed, even after the
+// process exits, until Resume or (for the gates tied to it) until the
+// listener closes.
+//
+// If the drain fails, times out or ctx is cancelled, the gate is rolled
+// back unless opts.KeepGate; the error says what was left.
+func Drain(ctx context.Context, t Target, opts Options) (Report, error) {
+	if err := opts.validate(); err != nil {
+		return Report{}, err
+	}
+	e, done, err := newEngine(t, opts)
+	if err != nil {
+		return Report{}, err
+	}
+	defer done()
+	return e.run(ctx)
+}
+
+// DefaultStall is how long an accept queue may stand still before a drain
+// warns that no worker is accepting.
+const DefaultStall = 5 * time.Second
+
+func (o *Options) validate() error {
+	if o.Backend == "" {
+		o.Backend = "auto"
+	}
+	if o.Stall == 0 {
+		o.Stall = DefaultStall
+	}
+	switch {
+	case o.Timeout < 0:
+		return invalidf("timeout %s: want a positive duration", o.Timeout)
+	case o.Stall < 0:
+		return invalidf("stall %s: want a positive duration", o.Stall)
+	case o.PID < 0:
+		return invalidf("pid %d: want a process id", o.PID)
+	}
+	return nil
 }

@@ -42,9 +42,11 @@ type engine struct {
 	watch   watcher
 	gates   gates
 	backend string
-	reason  string       // why backend was chosen
-	verify  func() error // checks the gate refuses; nil to skip
-	clock   clock
+	reason  string // why backend was chosen
+	// warnings about the chosen gate, reported once it is armed
+	warnings []string
+	verify   func() error // checks the gate refuses; nil to skip
+	clock    clock
 
 	start time.Time
 	phase Phase
@@ -75,6 +77,9 @@ func (e *engine) run(ctx context.Context) (rep Report, err error) {
 	}
 	e.phase = Gated
 	e.emit(EventPhase, Counts{}, fmt.Sprintf("new connections refused by the %s gate (%s)", e.backend, e.reason))
+	for _, w := range e.warnings {
+		e.emit(EventWarning, Counts{}, w)
+	}
 	return e.wait(ctx)
 }
 

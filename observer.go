@@ -47,6 +47,16 @@ func (o *Observer) Listeners() ([]Listener, error) {
 	return ls, nil
 }
 
+// Pending lists the connections a drain of the target still waits on.
+func (o *Observer) Pending() ([]observe.Socket, error) {
+	sockets, err := o.src.sockets(o.target.Port)
+	if err != nil {
+		return nil, err
+	}
+	ls := observe.Serving(observe.Fold(sockets), o.target.Addr)
+	return observe.Pending(sockets, ls), nil
+}
+
 // Status is Listeners with the PIDs of the processes that hold each
 // listening socket.
 func (o *Observer) Status() ([]Listener, error) {

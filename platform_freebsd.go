@@ -2,7 +2,13 @@ package sockdrain
 
 import (
 	"fmt"
+	"os"
+	"slices"
 
+	"github.com/sockdrain/sockdrain/sockdrain/gate"
+	"github.com/sockdrain/sockdrain/sockdrain/gate/ipfw"
+	"github.com/sockdrain/sockdrain/sockdrain/gate/pf"
+	"github.com/sockdrain/sockdrain/sockdrain/gate/shutdown"
 	"github.com/sockdrain/sockdrain/sockdrain/observe"
 	"github.com/sockdrain/sockdrain/sockdrain/pcblist"
 )
@@ -35,3 +41,71 @@ func (pcblistSource) sockets(port uint16) ([]observe.Socket, error) {
 func (pcblistSource) pids(ksockets []uint64) ([]int, error) { return pcblist.PIDs(ksockets) }
 
 func (pcblistSource) Close() error { return nil }
+
+// The FreeBSD gates, in the order --backend auto tries them. pf and ipfw
+// refuse only SYNs and need no socket; shutdown needs a socket sockdrain
+// holds, which only `sockdrain run` gives it, and FreeBSD 10 or older.
+var backends = []backend{
+	{
+		name: "pf", probe: pf.Probe,
+		open: func(l gate.Listener) (gate.Gate, error) { return pf.Open(l) },
+		why:  "pf is enabled and its main ruleset loads the sockdrain anchor",
+	},
+	{
+		name: "ipfw", probe: ipfw.Probe,
+		open: func(l gate.Listener) (gate.Gate, error) { return ipfw.Open(l) },
+		why:  "ipfw is loaded",
+	},
+	{
+		name: "shutdown", probe: shutdown.Probe, needsSockets: true,
+		open: func(l gate.Listener) (gate.Gate, error) { return shutdown.Open(l) },
+		why:  "this kernel still refuses SYNs on a listener after shutdown()",
+	},
+}
+
+func autoOrder(namespace) []backend { return backends }
+
+// hostStack is FreeBSD's one network stack.
+type hostStack struct{}
+
+func (hostStack) Do(fn func() error) error { return fn() }
+func (hostStack) File() *os.File           { return nil }
+func (hostStack) Inode() (uint64, error)   { return 0, nil }
+func (hostStack) Close() error             { return nil }
+
+func openNamespace(path string) (namespace, error) {
+	if path != "" {
+		return nil, invalidf("network namespace %q: FreeBSD has no network namespaces", path)
+	}
+	return hostStack{}, nil
+}
+
+// grabSockets cannot take a socket from another process on FreeBSD, which
+// has no pidfd_getfd; it checks pid holds the listener.
+func grabSockets(l Listener, pid int) ([]*os.File, error) {
+	if pid == 0 {
+		return nil, nil
+	}
+	pids, err := pcblist.PIDs(l.Inodes)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(pids, pid) {
+		return nil, invalidf("--pid %d does not hold a listening socket of %s", pid, l.Listen)
+	}
+	return nil, nil
+}
+
+func gateWarnings(_ *session, _ backend, gs gates) []string {
+	var w []string
+	for _, g := range gs {
+		if pg, ok := g.(*pf.Gate); ok {
+			ws, err := pg.Warnings()
+			if err != nil {
+				ws = []string{fmt.Sprintf("could not check whether pf skips loopback: %v", err)}
+			}
+			w = append(w, ws...)
+		}
+	}
+	return w
+}

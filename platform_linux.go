@@ -2,8 +2,10 @@ package sockdrain
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
@@ -40,14 +42,14 @@ var backends = []backend{
 // autoOrder is the order --backend auto tries the gates in. sklookup cannot
 // see TCP flags, so where every handshake may end in a SYN cookie
 // (tcp_syncookies=2) it goes after nftables.
-func autoOrder(ns *netns.NS) []backend {
+func autoOrder(ns namespace) []backend {
 	if syncookies(ns) != "2" {
 		return backends
 	}
 	return []backend{backends[0], backends[2], backends[1]}
 }
 
-func syncookies(ns *netns.NS) string {
+func syncookies(ns namespace) string {
 	var b []byte
 	ns.Do(func() (err error) {
 		b, err = os.ReadFile("/proc/sys/net/ipv4/tcp_syncookies")
@@ -73,6 +75,8 @@ func openSource(nsPath string) (source, error) {
 	return &inetDiagSource{conn: conn}, nil
 }
 
+func openNamespace(path string) (namespace, error) { return openNetNS(path) }
+
 func openNetNS(path string) (*netns.NS, error) {
 	ns, err := netns.Open(path)
 	if errors.Is(err, netns.ErrNotNetNS) || (path != "" && errors.Is(err, fs.ErrNotExist)) {
@@ -96,3 +100,53 @@ func (s *inetDiagSource) sockets(port uint16) ([]observe.Socket, error) {
 func (s *inetDiagSource) pids(inodes []uint64) ([]int, error) { return sockfd.PIDs(inodes) }
 
 func (s *inetDiagSource) Close() error { return s.conn.Close() }
+
+// grabSockets duplicates one descriptor of each of l's sockets out of the
+// process holding it. A socket no process lets us take is left out: gates
+// that need it then say so.
+func grabSockets(l Listener, pid int) ([]*os.File, error) {
+	holders, err := sockfd.Holders(l.Inodes)
+	if err != nil {
+		return nil, err
+	}
+	var files []*os.File
+	for _, ino := range l.Inodes {
+		hs := holders[ino]
+		if pid != 0 {
+			hs = slices.DeleteFunc(slices.Clone(hs), func(h sockfd.Holder) bool { return h.PID != pid })
+		}
+		if len(hs) == 0 {
+			continue
+		}
+		if f, err := sockfd.Dup(hs[0].PID, hs[0].FD); err == nil {
+			files = append(files, f)
+		}
+	}
+	if pid != 0 && len(files) == 0 {
+		return files, invalidf("--pid %d does not hold a listening socket of %s", pid, l.Listen)
+	}
+	return files, nil
+}
+
+// gateWarnings are what the user must know about the gate just chosen.
+func gateWarnings(s *session, b backend, gs gates) []string {
+	var w []string
+	switch b.name {
+	case "sklookup":
+		if others, err := sklookup.OtherPrograms(s.ns.File()); err == nil && len(others) > 0 {
+			w = append(w, fmt.Sprintf("%d other sk_lookup program(s) attached to this netns (%v): one that assigns sockets overrides the drop", len(others), others))
+		}
+		for _, g := range gs {
+			if sg, ok := g.(*sklookup.Gate); ok && !sg.Tied() {
+				w = append(w, "the sk_lookup gate is not tied to the listener (MPTCP, or its socket could not be taken): it refuses until resume, even after a restart")
+				break
+			}
+		}
+		if syncookies(s.ns) != "0" {
+			w = append(w, "SYN cookies are enabled: a cookie handshake completed after arming gets a reset (use --backend nftables or reuseport to avoid it)")
+		}
+	case "nftables":
+		w = append(w, "the nftables gate stays until `sockdrain resume`, even after the server restarts")
+	}
+	return w
+}

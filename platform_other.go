@@ -4,9 +4,22 @@ package sockdrain
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 )
 
-func openSource(string) (source, error) {
-	return nil, fmt.Errorf("observe sockets on %s: %w", runtime.GOOS, ErrNotSupported)
-}
+// Neither observing nor gating is supported here.
+
+var backends []backend
+
+func openSource(string) (source, error) { return nil, errOS() }
+
+func openNamespace(string) (namespace, error) { return nil, errOS() }
+
+func autoOrder(namespace) []backend { return nil }
+
+func grabSockets(Listener, int) ([]*os.File, error) { return nil, errOS() }
+
+func gateWarnings(*session, backend, gates) []string { return nil }
+
+func errOS() error { return fmt.Errorf("sockdrain on %s: %w", runtime.GOOS, ErrNotSupported) }

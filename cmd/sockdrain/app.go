@@ -44,7 +44,7 @@ func newApp(e env) *cli.App {
 		ExitErrHandler:        func(*cli.Context, error) {},
 		OnUsageError:          usageError,
 		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitCodesHelp,
-		Commands:              []*cli.Command{statusCommand(e)},
+		Commands:              []*cli.Command{statusCommand(e), drainCommand(e), resumeCommand(e), probeCommand(e)},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return badInput("unknown command %q; see sockdrain --help", c.Args().First())

@@ -123,23 +123,57 @@ func Fold(sockets []Socket) []Listener {
 		}
 	}
 	for _, s := range sockets {
-		if s.State == Listen {
-			continue
+		if i, ok := arrivedThrough(index, s); ok {
+			count(&ls[i], s)
 		}
-		i, ok := index[s.Local]
-		if !ok {
-			i, ok = index[wildcard(s.Local)]
-		}
-		if !ok {
-			continue // a listener closed since, or a socket bound without one
-		}
-		count(&ls[i], s)
 	}
 	slices.SortFunc(ls, func(a, b Listener) int { return compareAddrPort(a.Listen, b.Listen) })
 	return ls
 }
 
+// arrivedThrough finds the listener in index that accepted s: the one bound
+// to its local address, else the wildcard listener of its family. Listening
+// sockets, and sockets whose listener has closed, have none.
+func arrivedThrough(index map[netip.AddrPort]int, s Socket) (int, bool) {
+	if s.State == Listen {
+		return 0, false
+	}
+	if i, ok := index[s.Local]; ok {
+		return i, true
+	}
+	i, ok := index[wildcard(s.Local)]
+	return i, ok
+}
+
+// Pending returns the sockets a drain of ls still waits on: half-open
+// handshakes, queued and accepted connections, and closing sockets that
+// hold unacknowledged bytes.
+func Pending(sockets []Socket, ls []Listener) []Socket {
+	index := map[netip.AddrPort]int{}
+	for i, l := range ls {
+		index[l.Listen] = i
+	}
+	var pending []Socket
+	for _, s := range sockets {
+		if _, ok := arrivedThrough(index, s); ok && (s.State.open() || s.SendQ > 0) {
+			pending = append(pending, s)
+		}
+	}
+	return pending
+}
+
+// open reports whether a socket in state s still carries a connection a
+// drain waits for, whatever it holds.
+func (s State) open() bool {
+	switch s {
+	case SynRecv, NewSynRecv, Established, CloseWait:
+		return true
+	}
+	return false
+}
+
 func count(l *Listener, s Socket) {
+	// Keep in step with Pending.
 	switch s.State {
 	case SynRecv, NewSynRecv:
 		l.SynRecv++

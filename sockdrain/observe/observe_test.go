@@ -2,6 +2,7 @@ package observe
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 )
 
@@ -96,5 +97,26 @@ func TestIdle(t *testing.T) {
 		if l.Idle() {
 			t.Errorf("%+v reported idle", l)
 		}
+	}
+}
+
+func TestPendingMatchesWhatFoldCounts(t *testing.T) {
+	sockets := []Socket{
+		{State: Listen, Local: ap("127.0.0.1:80"), RecvQ: 1},
+		{State: Established, Local: ap("127.0.0.1:80"), Remote: ap("127.0.0.1:1")},           // queued
+		{State: Established, Local: ap("127.0.0.1:80"), Remote: ap("127.0.0.1:2"), Inode: 9}, // accepted
+		{State: SynRecv, Local: ap("127.0.0.1:80"), Remote: ap("127.0.0.1:3")},
+		{State: LastAck, Local: ap("127.0.0.1:80"), Remote: ap("127.0.0.1:4"), SendQ: 10},
+		{State: FinWait1, Local: ap("127.0.0.1:80"), Remote: ap("127.0.0.1:5")}, // nothing unacked
+		{State: Established, Local: ap("127.0.0.2:80"), Remote: ap("127.0.0.1:6"), Inode: 3},
+	}
+	got := Pending(sockets, Fold(sockets))
+	var peers []string
+	for _, s := range got {
+		peers = append(peers, s.Remote.String())
+	}
+	want := []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4"}
+	if !slices.Equal(peers, want) {
+		t.Errorf("pending peers %v, want %v", peers, want)
 	}
 }

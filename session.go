@@ -1,0 +1,213 @@
+package sockdrain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/sockdrain/sockdrain/sockdrain/gate"
+)
+
+// namespace is where a target's listeners live: a Linux network namespace,
+// or the host's one stack elsewhere.
+type namespace interface {
+	// Do runs fn where sockets it creates belong to the namespace.
+	Do(fn func() error) error
+	// File is the namespace as a gate.Listener carries it; nil for the host.
+	File() *os.File
+	// Inode tells namespaces apart in the names of pins and rules.
+	Inode() (uint64, error)
+	Close() error
+}
+
+// session is what a drain or a resume holds open: the target's namespace,
+// its observer, and duplicates of its listening sockets.
+type session struct {
+	ns        namespace
+	obs       *Observer
+	listeners []Listener
+	gls       []gate.Listener
+}
+
+// openSession finds the listeners serving t and takes their sockets from
+// the processes that hold them, restricted to pid if it is not zero. With
+// allowNone, a target without listeners is not an error.
+func openSession(t Target, pid int, allowNone bool) (s *session, err error) {
+	s = &session{}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	if s.ns, err = openNamespace(t.NetNS); err != nil {
+		return nil, err
+	}
+	if s.obs, err = NewObserver(t); err != nil {
+		return nil, err
+	}
+	s.listeners, err = s.obs.Listeners()
+	if errors.Is(err, ErrNoListener) && allowNone {
+		return s, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ino, err := s.ns.Inode()
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range s.listeners {
+		socks, err := grabSockets(l, pid)
+		s.gls = append(s.gls, gate.Listener{NetNS: s.ns.File(), NetNSInode: ino, Addr: l.Listen, Sockets: socks})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *session) close() {
+	for _, gl := range s.gls {
+		for _, f := range gl.Sockets {
+			f.Close()
+		}
+	}
+	if s.obs != nil {
+		s.obs.Close()
+	}
+	if s.ns != nil {
+		s.ns.Close()
+	}
+}
+
+func newEngine(t Target, opts Options) (*engine, func(), error) {
+	s, err := openSession(t, opts.PID, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	order := backends
+	if opts.Backend == "auto" {
+		order = autoOrder(s.ns)
+	}
+	gs, b, why, err := choose(order, opts.Backend, s.gls)
+	if err != nil {
+		s.close()
+		return nil, nil, err
+	}
+	e := &engine{opts: opts, watch: s.obs, gates: gs, backend: b.name, reason: why, clock: realClock{}}
+	e.warnings = gateWarnings(s, b, gs)
+	if !opts.NoVerify {
+		e.verify = func() error { return verifyRefused(s.ns, s.listeners) }
+	}
+	return e, func() { gs.close(); s.close() }, nil
+}
+
+// verifyRefused checks the gate: a probe connection to each listener must
+// be refused at once. A probe that gets through is closed at once; the
+// server sees a client that connected and left.
+func verifyRefused(ns namespace, ls []Listener) error {
+	for _, l := range ls {
+		addr := probeAddr(l.Listen)
+		err := ns.Do(func() error {
+			d := net.Dialer{Timeout: time.Second}
+			c, err := d.Dial("tcp", addr.String())
+			if err == nil {
+				c.Close()
+				return fmt.Errorf("a probe connection to %s was accepted", addr)
+			}
+			if !errors.Is(err, syscall.ECONNREFUSED) {
+				return fmt.Errorf("probe %s: want connection refused, got %w", addr, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// probeAddr is where to send a probe for a listener: its own address, or
+// loopback for a wildcard listener.
+func probeAddr(l netip.AddrPort) netip.AddrPort {
+	switch a := l.Addr(); {
+	case a == netip.IPv4Unspecified():
+		return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), l.Port())
+	case a == netip.IPv6Unspecified():
+		return netip.AddrPortFrom(netip.IPv6Loopback(), l.Port())
+	}
+	return l
+}
+
+// Resume opens every gate sockdrain armed for t, whichever process armed
+// it. It is idempotent, and works when the listener is gone too. It returns
+// the backends it found armed.
+func Resume(ctx context.Context, t Target) ([]string, error) {
+	s, err := openSession(t, 0, true)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	candidates, err := resumeCandidates(s, t)
+	if err != nil {
+		return nil, err
+	}
+	var opened []string
+	var errs []error
+	for _, gl := range candidates {
+		for _, b := range backends {
+			armed, err := disarm(b, gl)
+			if armed {
+				opened = append(opened, fmt.Sprintf("%s on %s", b.name, gl.Addr))
+			}
+			errs = append(errs, err)
+		}
+	}
+	return opened, errors.Join(errs...)
+}
+
+// disarm opens b's gate on gl and disarms it, reporting whether it was
+// armed. A gate that cannot be opened on gl holds nothing to disarm.
+func disarm(b backend, gl gate.Listener) (bool, error) {
+	if b.needsSockets && len(gl.Sockets) == 0 {
+		return false, nil
+	}
+	g, err := b.open(gl)
+	if err != nil {
+		return false, nil
+	}
+	defer g.Close()
+	armed, _ := g.Armed()
+	if err := g.Disarm(); err != nil {
+		return armed, fmt.Errorf("disarm %s gate on %s: %w", b.name, gl.Addr, err)
+	}
+	return armed, nil
+}
+
+// resumeCandidates are the listeners a gate may have been armed for: those
+// serving t now, and t's own address and the wildcards of its port, for
+// gates whose listener has gone.
+func resumeCandidates(s *session, t Target) ([]gate.Listener, error) {
+	ino, err := s.ns.Inode()
+	if err != nil {
+		return nil, err
+	}
+	cands := slices.Clone(s.gls)
+	addrs := []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()}
+	if t.Addr.IsValid() {
+		addrs = append(addrs, t.Addr)
+	}
+	for _, a := range addrs {
+		ap := netip.AddrPortFrom(a, t.Port)
+		if !slices.ContainsFunc(cands, func(gl gate.Listener) bool { return gl.Addr == ap }) {
+			cands = append(cands, gate.Listener{NetNS: s.ns.File(), NetNSInode: ino, Addr: ap})
+		}
+	}
+	return cands, nil
+}
