@@ -38,8 +38,9 @@ fuzz:
 bench:
 	@echo "make bench: not built yet (issue 4: benchmarks)"; exit 1
 
-demo:
-	@echo "make demo: not built yet (issue 3: drain engine and demo)"; exit 1
+## demo: the main job on a built-in server in a private netns (root).
+demo: build
+	$(BIN) demo
 
 vmtest:
 	@echo "make vmtest: not built yet (issue 7: vmtests)"; exit 1

@@ -99,7 +99,7 @@ func (e *engine) wait(ctx context.Context) (Report, error) {
 		}
 		c := sum(ls)
 		if e.advance(c) == Drained {
-			return e.finish(EventPhase, c, "drained; the gate stays armed until resume"), nil
+			return e.finish(EventPhase, c, "the gate stays armed until resume"), nil
 		}
 		if first || c != e.last {
 			e.emit(EventProgress, c, "")

@@ -142,8 +142,11 @@ func gateWarnings(s *session, b backend, gs gates) []string {
 				break
 			}
 		}
-		if syncookies(s.ns) != "0" {
-			w = append(w, "SYN cookies are enabled: a cookie handshake completed after arming gets a reset (use --backend nftables or reuseport to avoid it)")
+		switch syncookies(s.ns) {
+		case "1":
+			w = append(w, "tcp_syncookies=1: if a SYN flood makes the kernel send cookies, a cookie handshake completed after arming gets a reset (--backend nftables or reuseport avoid it)")
+		case "2":
+			w = append(w, "tcp_syncookies=2: a handshake completed after arming gets a reset (--backend nftables or reuseport avoid it)")
 		}
 	case "nftables":
 		w = append(w, "the nftables gate stays until `sockdrain resume`, even after the server restarts")

@@ -211,3 +211,40 @@ func resumeCandidates(s *session, t Target) ([]gate.Listener, error) {
 	}
 	return cands, nil
 }
+
+// ArmedGates fills in each listener's Gates: the gates of ours armed on it
+// now, whichever process armed them.
+func ArmedGates(t Target, ls []Listener) error {
+	s, err := openSession(t, 0, true)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	for i := range ls {
+		ls[i].Gates = []string{}
+		for _, gl := range s.gls {
+			if gl.Addr == ls[i].Listen {
+				ls[i].Gates = armedOn(gl)
+			}
+		}
+	}
+	return nil
+}
+
+func armedOn(gl gate.Listener) []string {
+	armed := []string{}
+	for _, b := range backends {
+		if b.needsSockets && len(gl.Sockets) == 0 {
+			continue
+		}
+		g, err := b.open(gl)
+		if err != nil {
+			continue
+		}
+		if ok, _ := g.Armed(); ok {
+			armed = append(armed, b.name)
+		}
+		g.Close()
+	}
+	return armed
+}

@@ -44,7 +44,8 @@ func newApp(e env) *cli.App {
 		ExitErrHandler:        func(*cli.Context, error) {},
 		OnUsageError:          usageError,
 		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitCodesHelp,
-		Commands:              []*cli.Command{statusCommand(e), drainCommand(e), resumeCommand(e), probeCommand(e)},
+		Commands: []*cli.Command{statusCommand(e), drainCommand(e), resumeCommand(e), probeCommand(e),
+			demoCommand(e)},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return badInput("unknown command %q; see sockdrain --help", c.Args().First())
@@ -136,3 +137,10 @@ func parseTarget(c *cli.Context) (sockdrain.Target, error) {
 	t.NetNS = c.String("netns")
 	return t, err
 }
+
+// unsupportedError marks an error as "not supported here": exit code 4.
+type unsupportedError struct{ error }
+
+func (unsupportedError) Is(target error) bool { return target == sockdrain.ErrNotSupported }
+
+func unsupported(msg string) error { return unsupportedError{errors.New(msg)} }

@@ -46,6 +46,9 @@ func statusCommand(e env) *cli.Command {
 				if err != nil {
 					return err
 				}
+				if err := sockdrain.ArmedGates(t, ls); err != nil {
+					return err
+				}
 				if c.Bool("watch") && e.tty && !c.Bool("json") {
 					fmt.Fprint(e.stdout, "\033[H\033[2J")
 				}
@@ -80,10 +83,14 @@ func printJSON(w io.Writer, ls []sockdrain.Listener) error {
 
 func printTable(w io.Writer, ls []sockdrain.Listener) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "LISTEN\tPIDS\tACCEPTQ\tBACKLOG\tSYN_RECV\tESTAB\tCLOSE_WAIT\tCLOSING\tUNACKED")
+	fmt.Fprintln(tw, "LISTEN\tPIDS\tACCEPTQ\tBACKLOG\tSYN_RECV\tESTAB\tCLOSE_WAIT\tCLOSING\tUNACKED\tGATE")
 	for _, l := range ls {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", l.Listen, pidList(l.PIDs),
-			l.AcceptQueue, l.Backlog, l.SynRecv, l.Established, l.CloseWait, l.Closing, l.UnackedBytes)
+		gates := strings.Join(l.Gates, ",")
+		if gates == "" {
+			gates = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", l.Listen, pidList(l.PIDs),
+			l.AcceptQueue, l.Backlog, l.SynRecv, l.Established, l.CloseWait, l.Closing, l.UnackedBytes, gates)
 	}
 	return tw.Flush()
 }

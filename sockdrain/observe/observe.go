@@ -84,6 +84,8 @@ type Listener struct {
 	// UnackedBytes the data they still wait to have acknowledged.
 	Closing      int   `json:"closing"`
 	UnackedBytes int64 `json:"unacked_bytes"`
+	// Gates names the sockdrain gates armed on this listener.
+	Gates []string `json:"gates"`
 
 	// Inodes of the listening sockets, for finding their owners.
 	Inodes []uint64 `json:"-"`
