@@ -11,8 +11,10 @@ build:
 	$(GO) build -o $(BIN) ./cmd/sockdrain
 
 ## test: unit tests everywhere, kernel tests (root) each in its own netns.
+## Packages run one at a time (-p 1): BPF programs are host-wide, and the
+## gate tests check that nothing of theirs is left in the kernel.
 test:
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -p 1 -timeout 20m ./...
 
 ## generate: compile bpf/*.c with bpf2go; the output is committed.
 generate: deps-generate
