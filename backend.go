@@ -16,6 +16,11 @@ type backend struct {
 	// needsSockets: the gate acts on the listening socket itself, so it
 	// needs a duplicate of it.
 	needsSockets bool
+	// forget, if set, removes what is left of a gate whose listener is
+	// gone, where open cannot run without the listener's sockets.
+	forget func(gate.Listener) error
+	// pinned, if set, lists the listeners that have this gate's state.
+	pinned func() ([]gate.Listener, error)
 	// why auto picks it.
 	why string
 }

@@ -2,15 +2,21 @@ package sockdrain_test
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
+
 	"github.com/sockdrain/sockdrain"
+	"github.com/sockdrain/sockdrain/sockdrain/bpffs"
 	"github.com/sockdrain/sockdrain/sockdrain/demoserver"
+	nftgate "github.com/sockdrain/sockdrain/sockdrain/gate/nftables"
 	"github.com/sockdrain/sockdrain/sockdrain/loadgen"
 	"github.com/sockdrain/sockdrain/sockdrain/netns"
 	"github.com/sockdrain/sockdrain/sockdrain/nstest"
@@ -84,7 +90,40 @@ func drainUnderLoad(t *testing.T, ns *netns.NS, srv server, backend string) (loa
 	if _, err := sockdrain.Resume(t.Context(), target); err != nil {
 		t.Errorf("resume: %v", err)
 	}
+	checkNothingLeft(t, ns)
 	return res.Counts, rep
+}
+
+// checkNothingLeft fails t if ns holds a pin directory or an nftables table
+// of ours.
+func checkNothingLeft(t *testing.T, ns *netns.NS) {
+	t.Helper()
+	ino, err := ns.Inode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := bpffs.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if strings.Contains(k, fmt.Sprintf("_%d_", ino)) {
+			t.Errorf("pin directory %s left behind", k)
+		}
+	}
+	c, err := nftables.New(nftables.WithNetNSFd(ns.FD()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := c.ListTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tbl := range tables {
+		if tbl.Name == nftgate.TableName {
+			t.Errorf("nftables table %s left behind", tbl.Name)
+		}
+	}
 }
 
 func checkZeroLoss(t *testing.T, c loadgen.Counts) {

@@ -24,11 +24,12 @@ import (
 var backends = []backend{
 	{
 		name: "reuseport", probe: reuseport.Probe, needsSockets: true,
-		open: func(l gate.Listener) (gate.Gate, error) { return reuseport.Open(l) },
-		why:  "an SO_REUSEPORT listener: refuses only pure SYNs, and dies with the socket",
+		open:   func(l gate.Listener) (gate.Gate, error) { return reuseport.Open(l) },
+		forget: reuseport.Forget, pinned: reuseport.Pinned,
+		why: "an SO_REUSEPORT listener: refuses only pure SYNs, and dies with the socket",
 	},
 	{
-		name: "sklookup", probe: sklookup.Probe,
+		name: "sklookup", probe: sklookup.Probe, pinned: sklookup.Pinned,
 		open: func(l gate.Listener) (gate.Gate, error) { return sklookup.Open(l) },
 		why:  "works on any listener and opens by itself when the listener closes",
 	},

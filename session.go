@@ -176,6 +176,9 @@ func Resume(ctx context.Context, t Target) ([]string, error) {
 // armed. A gate that cannot be opened on gl holds nothing to disarm.
 func disarm(b backend, gl gate.Listener) (bool, error) {
 	if b.needsSockets && len(gl.Sockets) == 0 {
+		if b.forget != nil {
+			return false, b.forget(gl)
+		}
 		return false, nil
 	}
 	g, err := b.open(gl)
@@ -191,20 +194,34 @@ func disarm(b backend, gl gate.Listener) (bool, error) {
 }
 
 // resumeCandidates are the listeners a gate may have been armed for: those
-// serving t now, and t's own address and the wildcards of its port, for
-// gates whose listener has gone.
+// serving t now; and, for gates whose listener has gone, t's own address,
+// the wildcards of its port, and every listener of t's namespace and port
+// that has pinned gate state.
 func resumeCandidates(s *session, t Target) ([]gate.Listener, error) {
 	ino, err := s.ns.Inode()
 	if err != nil {
 		return nil, err
 	}
 	cands := slices.Clone(s.gls)
-	addrs := []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()}
+	addrs := []netip.AddrPort{netip.AddrPortFrom(netip.IPv4Unspecified(), t.Port), netip.AddrPortFrom(netip.IPv6Unspecified(), t.Port)}
 	if t.Addr.IsValid() {
-		addrs = append(addrs, t.Addr)
+		addrs = append(addrs, netip.AddrPortFrom(t.Addr, t.Port))
 	}
-	for _, a := range addrs {
-		ap := netip.AddrPortFrom(a, t.Port)
+	for _, b := range backends {
+		if b.pinned == nil {
+			continue
+		}
+		pinned, err := b.pinned()
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range pinned {
+			if p.NetNSInode == ino && p.Addr.Port() == t.Port && (!t.Addr.IsValid() || p.Addr.Addr() == t.Addr || p.Addr.Addr().IsUnspecified()) {
+				addrs = append(addrs, p.Addr)
+			}
+		}
+	}
+	for _, ap := range addrs {
 		if !slices.ContainsFunc(cands, func(gl gate.Listener) bool { return gl.Addr == ap }) {
 			cands = append(cands, gate.Listener{NetNS: s.ns.File(), NetNSInode: ino, Addr: ap})
 		}

@@ -20,7 +20,7 @@ func TestCreateListRemove(t *testing.T) {
 	requireRoot(t)
 	var b [6]byte
 	rand.Read(b[:])
-	key := "1_127.0.0.1_" + hex.EncodeToString(b[:])
+	key := "test_1_7f000001_" + hex.EncodeToString(b[:])
 
 	dir, err := Create(key)
 	if err != nil {

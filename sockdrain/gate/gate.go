@@ -13,10 +13,13 @@
 package gate
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
+	"strings"
 )
 
 // Gate is one listener's gate.
@@ -58,6 +61,23 @@ type Listener struct {
 // bpffs and rule comments handle badly.
 func (l Listener) Key() string {
 	return fmt.Sprintf("%d_%x_%d", l.NetNSInode, l.Addr.Addr().AsSlice(), l.Addr.Port())
+}
+
+// ParseKey reverses Key, as far as a key says: the namespace inode and
+// the listener's address.
+func ParseKey(key string) (netnsInode uint64, addr netip.AddrPort, err error) {
+	parts := strings.Split(key, "_")
+	if len(parts) != 3 {
+		return 0, addr, fmt.Errorf("parse gate key %q: want NETNSINODE_ADDRHEX_PORT", key)
+	}
+	ino, err1 := strconv.ParseUint(parts[0], 10, 64)
+	raw, err2 := hex.DecodeString(parts[1])
+	port, err3 := strconv.ParseUint(parts[2], 10, 16)
+	a, ok := netip.AddrFromSlice(raw)
+	if err := errors.Join(err1, err2, err3); err != nil || !ok {
+		return 0, addr, fmt.Errorf("parse gate key %q: %w", key, errors.Join(err, errors.New("bad address")))
+	}
+	return ino, netip.AddrPortFrom(a, uint16(port)), nil
 }
 
 // ErrNotSupported reports a gate this kernel or OS cannot provide. Probe

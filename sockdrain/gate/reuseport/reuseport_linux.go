@@ -281,3 +281,12 @@ func notSupported(err error) error {
 
 // pinKey names the pin directory of l's gate: one per backend and listener.
 func pinKey(l gate.Listener) string { return "reuseport_" + l.Key() }
+
+// Forget removes the pins of l's gate when l's sockets are gone: the
+// kernel dropped the program from the group with its last socket, and only
+// the pins keep the program and its flag alive. Disarm does this for a
+// listener that is still open.
+func Forget(l gate.Listener) error { return bpffs.Remove(pinKey(l)) }
+
+// Pinned lists the listeners that have a reuseport gate's pins.
+func Pinned() ([]gate.Listener, error) { return bpffs.Listeners("reuseport_") }

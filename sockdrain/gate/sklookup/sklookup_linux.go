@@ -244,3 +244,6 @@ func notSupported(err error) error {
 
 // pinKey names the pin directory of l's gate: one per backend and listener.
 func pinKey(l gate.Listener) string { return "sklookup_" + l.Key() }
+
+// Pinned lists the listeners that have an sk_lookup gate's pins.
+func Pinned() ([]gate.Listener, error) { return bpffs.Listeners("sklookup_") }
