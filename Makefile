@@ -36,6 +36,7 @@ lint:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseMessage -fuzztime 20s ./sockdrain/inetdiag/
 	$(GO) test -run '^$$' -fuzz FuzzParseListen -fuzztime 20s .
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./sockdrain/pcblist/
 
 bench:
 	@echo "make bench: not built yet (issue 4: benchmarks)"; exit 1

@@ -76,7 +76,13 @@ func openSource(nsPath string) (source, error) {
 	return &inetDiagSource{conn: conn}, nil
 }
 
-func openNamespace(path string) (namespace, error) { return openNetNS(path) }
+func openNamespace(path string) (namespace, error) {
+	ns, err := openNetNS(path)
+	if err != nil {
+		return nil, err // not a nil *netns.NS in a non-nil interface
+	}
+	return ns, nil
+}
 
 func openNetNS(path string) (*netns.NS, error) {
 	ns, err := netns.Open(path)

@@ -38,8 +38,8 @@ type session struct {
 // openSession finds the listeners serving t and takes their sockets from
 // the processes that hold them, restricted to pid if it is not zero. With
 // allowNone, a target without listeners is not an error.
-func openSession(t Target, pid int, allowNone bool) (s *session, err error) {
-	s = &session{}
+func openSession(t Target, pid int, allowNone bool) (_ *session, err error) {
+	s := &session{}
 	defer func() {
 		if err != nil {
 			s.close()

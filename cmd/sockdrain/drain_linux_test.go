@@ -1,0 +1,131 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/sockdrain/sockdrain/sockdrain/bpffs"
+	"github.com/sockdrain/sockdrain/sockdrain/netns"
+	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+)
+
+// kernelState is what sockdrain may leave on the system: pin directories
+// and BPF programs host-wide, and the namespace's nftables tables.
+type kernelState struct {
+	pins  []string
+	progs int
+	nft   string
+}
+
+func snapshot(t *testing.T, ns *netns.NS) kernelState {
+	t.Helper()
+	pins, err := bpffs.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var progs int
+	for id := ebpf.ProgramID(0); ; progs++ {
+		next, err := ebpf.ProgramGetNextID(id)
+		if err != nil {
+			break
+		}
+		id = next
+	}
+	var tables []byte
+	ns.Do(func() error { tables, _ = os.ReadFile("/proc/net/netfilter/nf_tables"); return nil })
+	return kernelState{pins: pins, progs: progs, nft: string(tables)}
+}
+
+// listenMPTCP opens an MPTCP listener in ns, as Go's net.Listen does by
+// default, and returns its address.
+func listenMPTCP(t *testing.T, ns *netns.NS) string {
+	var ln net.Listener
+	err := ns.Do(func() (err error) {
+		var lc net.ListenConfig
+		lc.SetMultipathTCP(true)
+		ln, err = lc.Listen(t.Context(), "tcp4", "127.0.0.1:0")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().String()
+}
+
+func TestDrainBadInputChangesNothing(t *testing.T) {
+	ns := nstest.New(t)
+	plain := nstest.Listen(t, ns, "127.0.0.1:0", nil).Addr().String()
+	mptcp := listenMPTCP(t, ns)
+	otherPID := strconv.Itoa(os.Getppid())
+	cases := [][]string{
+		{"--listen", "127.0.0.1:1"},                               // no listener
+		{"--listen", "127.0.0.2:" + strings.Split(plain, ":")[1]}, // wrong address
+		{"--listen", plain, "--backend", "bogus"},                 // unknown backend
+		{"--listen", plain, "--backend", "reuseport"},             // no SO_REUSEPORT
+		{"--listen", mptcp, "--backend", "reuseport"},             // MPTCP
+		{"--listen", plain, "--pid", otherPID},                    // pid does not own it
+		{"--listen", plain, "--timeout", "0s"},                    // zero timeout
+		{"--listen", plain, "--timeout", "-5s"},                   // negative timeout
+		{"--listen", plain, "--netns", "/nonexistent"},            // missing netns
+		{"--listen", "127.0.0.1:0"},                               // port 0
+	}
+	for _, args := range cases {
+		if !slices.Contains(args, "--netns") {
+			args = append(args, "--netns", ns.Path())
+		}
+		before := snapshot(t, ns)
+		code, stdout, stderr := runCLI(t, append([]string{"drain"}, args...)...)
+		t.Logf("drain %q: %s", args, strings.TrimSpace(stderr))
+		if code != exitInvalid || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("drain %q: exit %d, stderr %q; want exit 2 and one line (stdout %q)", args, code, stderr, stdout)
+		}
+		if after := snapshot(t, ns); !slices.Equal(after.pins, before.pins) || after.progs != before.progs || after.nft != before.nft {
+			t.Errorf("drain %q changed the system:\n before %+v\n after  %+v", args, before, after)
+		}
+	}
+}
+
+func TestDrainJSONAndResume(t *testing.T) {
+	ns := nstest.New(t)
+	ln := nstest.Listen(t, ns, "127.0.0.1:0", nil)
+	before := snapshot(t, ns)
+	code, stdout, stderr := runCLI(t, "drain", "--listen", ln.Addr().String(), "--netns", ns.Path(), "--json", "--timeout", "5s")
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if code != 0 || !strings.Contains(lines[len(lines)-1], `"phase":"drained"`) {
+		t.Fatalf("drain: exit %d, stderr %q, stdout:\n%s", code, stderr, stdout)
+	}
+	var first map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil || first["phase"] != "gated" || first["backend"] != "sklookup" {
+		t.Errorf("first line %s: want phase gated by sklookup (%v)", lines[0], err)
+	}
+	if _, err := nstest.DialErr(ns, ln.Addr().String()); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("after drain, dial: %v; want connection refused", err)
+	}
+	code, stdout, _ = runCLI(t, "status", "--listen", ln.Addr().String(), "--netns", ns.Path(), "--json")
+	if code != 0 || !strings.Contains(stdout, `"sklookup"`) {
+		t.Errorf("status after drain does not show the armed gate:\n%s", stdout)
+	}
+	for range 2 { // idempotent
+		if code, _, stderr := runCLI(t, "resume", "--listen", ln.Addr().String(), "--netns", ns.Path()); code != 0 {
+			t.Fatalf("resume: exit %d: %s", code, stderr)
+		}
+	}
+	c, err := nstest.DialErr(ns, ln.Addr().String())
+	if err != nil {
+		t.Fatalf("after resume, dial: %v", err)
+	}
+	c.Close()
+	if after := snapshot(t, ns); !slices.Equal(after.pins, before.pins) || after.progs != before.progs || after.nft != before.nft {
+		t.Errorf("drain and resume left something:\n before %+v\n after  %+v", before, after)
+	}
+}
