@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
+	"github.com/sockdrain/sockdrain/sockdrain/gate/gatetest"
 	"github.com/sockdrain/sockdrain/sockdrain/netns"
 	"github.com/sockdrain/sockdrain/sockdrain/nstest"
 )
@@ -25,130 +26,106 @@ func TestDrain(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := nstest.New(t)
-			srv := listen(t, ns, listenOpts{network: tc.network, addr: tc.addr, sockets: 3, reuseport: true})
-			g, err := Open(srv.gl)
+			srv := ours.Listen(t, ns, gatetest.ListenOpts{Network: tc.network, Addr: tc.addr, Sockets: 3, ReusePort: true})
+			g, err := Open(srv.Listener)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer g.Close()
 			checkDrain(t, ns, srv, g)
-			requireClean(t, srv.gl)
+			ours.RequireClean(t, srv.Listener)
 		})
 	}
 }
 
 // checkDrain arms g with clients queued and one established, and checks
 // the promise: refused new connects, served queue, working connection.
-func checkDrain(t *testing.T, ns *netns.NS, srv *server, g *Gate) {
+func checkDrain(t *testing.T, ns *netns.NS, srv *gatetest.Server, g *Gate) {
 	t.Helper()
-	dst := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), srv.addr.Port())
-	if srv.addr.Addr().Is6() {
-		dst = netip.AddrPortFrom(netip.IPv6Loopback(), srv.addr.Port())
+	dst := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), srv.Addr.Port())
+	if srv.Addr.Addr().Is6() {
+		dst = netip.AddrPortFrom(netip.IPv6Loopback(), srv.Addr.Port())
 	}
-	est := mustDial(t, ns, dst)
-	estSrv := srv.accept(t)
+	est := gatetest.MustDial(t, ns, dst)
+	estSrv := srv.Accept(t)
 	var waiting []net.Conn
 	for range queued {
-		waiting = append(waiting, mustDial(t, ns, dst))
+		waiting = append(waiting, gatetest.MustDial(t, ns, dst))
 	}
-	other := listen(t, ns, listenOpts{network: "tcp", addr: netip.AddrPortFrom(dst.Addr(), 0).String()})
+	other := ours.Listen(t, ns, gatetest.ListenOpts{Network: "tcp", Addr: netip.AddrPortFrom(dst.Addr(), 0).String()})
 
-	armTwice(t, g)
+	gatetest.ArmTwice(t, g)
 	for range 8 { // several connects, so each lands on some socket of the group
-		requireRefused(t, ns, dst)
+		gatetest.RequireRefused(t, ns, dst)
 	}
-	mustDial(t, ns, other.addr)
-	other.accept(t)
+	gatetest.MustDial(t, ns, other.Addr)
+	other.Accept(t)
 	accepted := map[string]net.Conn{}
 	for range waiting {
-		c := srv.accept(t)
+		c := srv.Accept(t)
 		accepted[c.RemoteAddr().String()] = c
 	}
 	for _, c := range waiting {
-		exchange(t, c, accepted[c.LocalAddr().String()])
+		gatetest.Exchange(t, c, accepted[c.LocalAddr().String()])
 	}
-	exchange(t, est, estSrv)
+	gatetest.Exchange(t, est, estSrv)
 
-	disarmTwice(t, g)
-	mustDial(t, ns, dst)
-	srv.accept(t)
-}
-
-func armTwice(t *testing.T, g gate.Gate) {
-	t.Helper()
-	for range 2 {
-		if err := g.Arm(); err != nil {
-			t.Fatalf("arm: %v", err)
-		}
-	}
-	if armed, err := g.Armed(); err != nil || !armed {
-		t.Fatalf("Armed() after Arm = %v, %v", armed, err)
-	}
-}
-
-func disarmTwice(t *testing.T, g gate.Gate) {
-	t.Helper()
-	for range 2 {
-		if err := g.Disarm(); err != nil {
-			t.Fatalf("disarm: %v", err)
-		}
-	}
-	if armed, err := g.Armed(); err != nil || armed {
-		t.Fatalf("Armed() after Disarm = %v, %v", armed, err)
-	}
+	gatetest.DisarmTwice(t, g)
+	gatetest.MustDial(t, ns, dst)
+	srv.Accept(t)
 }
 
 func TestPersistence(t *testing.T) {
 	ns := nstest.New(t)
-	srv := listen(t, ns, listenOpts{network: "tcp4", addr: "127.0.0.1:0", sockets: 2, reuseport: true})
-	g, err := Open(srv.gl)
+	srv := ours.Listen(t, ns, gatetest.ListenOpts{Network: "tcp4", Addr: "127.0.0.1:0", Sockets: 2, ReusePort: true})
+	g, err := Open(srv.Listener)
 	if err != nil {
 		t.Fatal(err)
 	}
-	armTwice(t, g)
-	armedState := snapshot(t, srv.gl)
+	gatetest.ArmTwice(t, g)
+	armedState := ours.Snapshot(t, srv.Listener)
 	if err := g.Close(); err != nil {
 		t.Fatal(err)
 	}
-	requireRefused(t, ns, srv.addr)
+	gatetest.RequireRefused(t, ns, srv.Addr)
 
-	g2, err := Open(srv.gl)
+	g2, err := Open(srv.Listener)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer g2.Close()
-	armTwice(t, g2) // finds the pinned program: attaches nothing new
-	requireState(t, srv.gl, armedState)
-	disarmTwice(t, g2)
-	requireClean(t, srv.gl)
-	mustDial(t, ns, srv.addr)
+	gatetest.ArmTwice(t, g2) // finds the pinned program: attaches nothing new
+	ours.RequireState(t, srv.Listener, armedState)
+	gatetest.DisarmTwice(t, g2)
+	ours.RequireClean(t, srv.Listener)
+	gatetest.MustDial(t, ns, srv.Addr)
 }
 
 func TestNotEligible(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		opts listenOpts
+		opts gatetest.ListenOpts
 	}{
-		{"no SO_REUSEPORT", listenOpts{network: "tcp4", addr: "127.0.0.1:0"}},
-		{"MPTCP", listenOpts{network: "tcp4", addr: "127.0.0.1:0", reuseport: true, mptcp: true}},
+		{"no SO_REUSEPORT", gatetest.ListenOpts{Network: "tcp4", Addr: "127.0.0.1:0"}},
+		{"MPTCP", gatetest.ListenOpts{Network: "tcp4", Addr: "127.0.0.1:0", ReusePort: true, MPTCP: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := nstest.New(t)
-			srv := listen(t, ns, tc.opts)
-			if tc.opts.mptcp {
+			srv := ours.Listen(t, ns, tc.opts)
+			if tc.opts.MPTCP {
 				requireMPTCP(t, srv)
 			}
-			if _, err := Open(srv.gl); !errors.Is(err, gate.ErrNotEligible) {
+			if _, err := Open(srv.Listener); !errors.Is(err, gate.ErrNotEligible) {
 				t.Fatalf("Open = %v, want ErrNotEligible", err)
 			}
 		})
 	}
 }
 
-func requireMPTCP(t *testing.T, srv *server) {
+func requireMPTCP(t *testing.T, srv *gatetest.Server) {
 	t.Helper()
 	var proto int
-	control(srv.gl.Sockets[0], func(fd int) (err error) {
+	control(srv.Listener.Sockets[0], func(fd int) (err error) {
 		proto, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
 		return err
 	})
@@ -163,20 +140,20 @@ func requireMPTCP(t *testing.T, srv *server) {
 func TestForeignProgram(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		attach func(*testing.T, *server)
+		attach func(*testing.T, *gatetest.Server)
 	}{{"eBPF", attachForeignEBPF}, {"classic BPF", attachForeignCBPF}} {
 		t.Run(tc.name+" before Open", func(t *testing.T) {
 			ns := nstest.New(t)
-			srv := listen(t, ns, listenOpts{network: "tcp4", addr: "127.0.0.1:0", sockets: 2, reuseport: true})
+			srv := ours.Listen(t, ns, gatetest.ListenOpts{Network: "tcp4", Addr: "127.0.0.1:0", Sockets: 2, ReusePort: true})
 			tc.attach(t, srv)
-			if _, err := Open(srv.gl); !errors.Is(err, gate.ErrNotEligible) {
+			if _, err := Open(srv.Listener); !errors.Is(err, gate.ErrNotEligible) {
 				t.Fatalf("Open = %v, want ErrNotEligible", err)
 			}
 		})
 		t.Run(tc.name+" before Arm", func(t *testing.T) {
 			ns := nstest.New(t)
-			srv := listen(t, ns, listenOpts{network: "tcp4", addr: "127.0.0.1:0", sockets: 2, reuseport: true})
-			g, err := Open(srv.gl)
+			srv := ours.Listen(t, ns, gatetest.ListenOpts{Network: "tcp4", Addr: "127.0.0.1:0", Sockets: 2, ReusePort: true})
+			g, err := Open(srv.Listener)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -185,13 +162,13 @@ func TestForeignProgram(t *testing.T) {
 			if err := g.Arm(); !errors.Is(err, gate.ErrNotEligible) {
 				t.Fatalf("Arm = %v, want ErrNotEligible", err)
 			}
-			requireClean(t, srv.gl)
-			mustDial(t, ns, srv.addr) // the foreign program passes everything
+			ours.RequireClean(t, srv.Listener)
+			gatetest.MustDial(t, ns, srv.Addr) // the foreign program passes everything
 		})
 	}
 }
 
-func attachForeignEBPF(t *testing.T, srv *server) {
+func attachForeignEBPF(t *testing.T, srv *gatetest.Server) {
 	t.Helper()
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Type:         ebpf.SkReuseport,
@@ -202,7 +179,7 @@ func attachForeignEBPF(t *testing.T, srv *server) {
 		t.Fatal(err)
 	}
 	defer prog.Close()
-	err = control(srv.gl.Sockets[1], func(fd int) error {
+	err = control(srv.Listener.Sockets[1], func(fd int) error {
 		return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_EBPF, prog.FD())
 	})
 	if err != nil {
@@ -210,10 +187,10 @@ func attachForeignEBPF(t *testing.T, srv *server) {
 	}
 }
 
-func attachForeignCBPF(t *testing.T, srv *server) {
+func attachForeignCBPF(t *testing.T, srv *gatetest.Server) {
 	t.Helper()
 	filter := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
-	err := control(srv.gl.Sockets[1], func(fd int) error {
+	err := control(srv.Listener.Sockets[1], func(fd int) error {
 		return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF,
 			&unix.SockFprog{Len: 1, Filter: &filter[0]})
 	})

@@ -3,7 +3,9 @@ package sklookup
 import (
 	"testing"
 
-	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+	"github.com/cilium/ebpf"
+
+	"github.com/sockdrain/sockdrain/sockdrain/gate/gatetest"
 )
 
 // BenchmarkConnectAccept measures connect+accept+close on loopback with no
@@ -11,29 +13,14 @@ import (
 // sysctl kernel.bpf_stats_enabled=1 it also reports the program's
 // kernel-measured cost per run.
 func BenchmarkConnectAccept(b *testing.B) {
-	for _, attached := range []bool{false, true} {
-		name := map[bool]string{false: "none", true: "disarmed"}[attached]
-		b.Run(name, func(b *testing.B) {
-			ns := nstest.New(b)
-			srv := listen(b, ns, listenOpts{network: "tcp4", addr: "127.0.0.1:0", sockets: 1})
-			var g *Gate
-			if attached {
-				g = attachDisarmed(b, srv)
-			}
-			b.ResetTimer()
-			for b.Loop() {
-				mustDial(b, ns, srv.addr).Close()
-				srv.accept(b).Close()
-			}
-			if g != nil {
-				reportRunCost(b, g)
-			}
-		})
-	}
+	opts := gatetest.ListenOpts{Network: "tcp4", Addr: "127.0.0.1:0", Sockets: 1}
+	ours.BenchConnectAccept(b, opts, func(b *testing.B, srv *gatetest.Server) *ebpf.Program {
+		return attachDisarmed(b, srv).objs.Prog
+	})
 }
 
-func attachDisarmed(b *testing.B, srv *server) *Gate {
-	g, err := Open(srv.gl)
+func attachDisarmed(b *testing.B, srv *gatetest.Server) *Gate {
+	g, err := Open(srv.Listener)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -45,14 +32,4 @@ func attachDisarmed(b *testing.B, srv *server) *Gate {
 		b.Fatal(err)
 	}
 	return g
-}
-
-func reportRunCost(b *testing.B, g *Gate) {
-	st, err := g.objs.Prog.Stats()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if st.RunCount > 0 {
-		b.ReportMetric(float64(st.Runtime.Nanoseconds())/float64(st.RunCount), "bpf-ns/run")
-	}
 }
