@@ -46,6 +46,12 @@ type engine struct {
 	// warnings about the chosen gate, reported once it is armed
 	warnings []string
 	verify   func() error // checks the gate refuses; nil to skip
+	// release lets go of the listener's sockets and the gates' handles once
+	// the gate is armed: a server that closes its listener or exits
+	// mid-drain must see it close, not kept open by our duplicate.
+	release func()
+	// rollback opens the gates again after release, finding them anew.
+	rollback func() error
 	clock    clock
 
 	start time.Time
@@ -63,18 +69,19 @@ func (e *engine) run(ctx context.Context) (rep Report, err error) {
 	if err := e.gates.arm(); err != nil {
 		return rep, fmt.Errorf("arm %s gate: %w", e.backend, err)
 	}
+	if e.verify != nil {
+		if err := e.verify(); err != nil {
+			return rep, errors.Join(fmt.Errorf("verify %s gate: %w", e.backend, err), e.gates.disarm())
+		}
+	}
+	e.release()
 	defer func() {
 		if err != nil && !e.opts.KeepGate {
-			if derr := e.gates.disarm(); derr != nil {
-				err = fmt.Errorf("%w (and roll back %s gate: %v)", err, e.backend, derr)
+			if rerr := e.rollback(); rerr != nil {
+				err = fmt.Errorf("%w (and roll back %s gate: %v)", err, e.backend, rerr)
 			}
 		}
 	}()
-	if e.verify != nil {
-		if err := e.verify(); err != nil {
-			return rep, fmt.Errorf("verify %s gate: %w", e.backend, err)
-		}
-	}
 	e.phase = Gated
 	e.emit(EventPhase, Counts{}, fmt.Sprintf("new connections refused by the %s gate (%s)", e.backend, e.reason))
 	for _, w := range e.warnings {

@@ -73,7 +73,9 @@ func newTestEngine(w *fakeWatcher, g *fakeGate, opts Options) (*engine, *[]Repor
 	if opts.Stall == 0 {
 		opts.Stall = 5 * time.Second
 	}
-	return &engine{opts: opts, watch: w, gates: gates{g}, backend: "fake", reason: "test",
+	gs := gates{g}
+	return &engine{opts: opts, watch: w, gates: gs, backend: "fake", reason: "test",
+		release: func() { gs.close() }, rollback: gs.disarm,
 		clock: &fakeClock{now: time.Unix(1e9, 0)}}, &reps
 }
 
@@ -105,8 +107,9 @@ func TestEnginePassesEveryPhaseInOrder(t *testing.T) {
 	if got := phasesOf(*reps); !slices.Equal(got, want) {
 		t.Errorf("phases %v, want %v", got, want)
 	}
-	if !g.armed || g.disarms != 0 {
-		t.Errorf("gate after drain: armed %v, %d disarms; want armed and never disarmed", g.armed, g.disarms)
+	if !g.armed || g.disarms != 0 || !g.closed {
+		t.Errorf("gate after drain: armed %v, %d disarms, closed %v; want armed, never disarmed, handles released",
+			g.armed, g.disarms, g.closed)
 	}
 	if w.polls != 5 {
 		t.Errorf("%d polls, want 5", w.polls)

@@ -72,12 +72,18 @@ func openSession(t Target, pid int, allowNone bool) (_ *session, err error) {
 	return s, nil
 }
 
-func (s *session) close() {
-	for _, gl := range s.gls {
-		for _, f := range gl.Sockets {
+// releaseSockets closes the session's duplicates of the listening sockets.
+func (s *session) releaseSockets() {
+	for i := range s.gls {
+		for _, f := range s.gls[i].Sockets {
 			f.Close()
 		}
+		s.gls[i].Sockets = nil
 	}
+}
+
+func (s *session) close() {
+	s.releaseSockets()
 	if s.obs != nil {
 		s.obs.Close()
 	}
@@ -100,7 +106,10 @@ func newEngine(t Target, opts Options) (*engine, func(), error) {
 		s.close()
 		return nil, nil, err
 	}
-	e := &engine{opts: opts, watch: s.obs, gates: gs, backend: b.name, reason: why, clock: realClock{}}
+	e := &engine{opts: opts, watch: s.obs, gates: gs, backend: b.name, reason: why, clock: realClock{},
+		release:  func() { gs.close(); s.releaseSockets() },
+		rollback: func() error { _, err := Resume(context.Background(), t); return err },
+	}
 	e.warnings = gateWarnings(s, b, gs)
 	if !opts.NoVerify {
 		e.verify = func() error { return verifyRefused(s.ns, s.listeners) }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 
@@ -127,5 +128,57 @@ func TestDrainJSONAndResume(t *testing.T) {
 	c.Close()
 	if after := snapshot(t, ns); !slices.Equal(after.pins, before.pins) || after.progs != before.progs || after.nft != before.nft {
 		t.Errorf("drain and resume left something:\n before %+v\n after  %+v", before, after)
+	}
+}
+
+func reusePort(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, 0xf, 1) })
+	return errors.Join(err, serr)
+}
+
+func TestDrainTimeoutListsWhatRemainsAndRollsBack(t *testing.T) {
+	for _, backend := range []string{"reuseport", "sklookup", "nftables"} {
+		t.Run(backend, func(t *testing.T) { testDrainTimeout(t, backend) })
+	}
+}
+
+func testDrainTimeout(t *testing.T, backend string) {
+	ns := nstest.New(t)
+	ln := nstest.Listen(t, ns, "127.0.0.1:0", reusePort) // never accepts
+	client := nstest.Dial(t, ns, ln.Addr().String())
+	before := snapshot(t, ns)
+	code, stdout, stderr := runCLI(t, "drain", "--listen", ln.Addr().String(), "--netns", ns.Path(),
+		"--backend", backend, "--json", "--timeout", "300ms", "--stall", "100ms")
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	last := lines[len(lines)-1]
+	if code != exitTimeout || !strings.Contains(last, `"phase":"timeout"`) ||
+		!strings.Contains(last, client.LocalAddr().String()) {
+		t.Fatalf("exit %d, last line %s; want exit 3 and a timeout line naming %s", code, last, client.LocalAddr())
+	}
+	if !strings.Contains(stderr, "wait for accept_queue=0 (1 left)") || !strings.Contains(stdout, "no worker is accepting") {
+		t.Errorf("stderr %q, stdout:\n%s\nwant what was left and a stall warning", stderr, stdout)
+	}
+	c, err := nstest.DialErr(ns, ln.Addr().String())
+	if err != nil {
+		t.Fatalf("after a timed-out drain the port should accept again: %v", err)
+	}
+	c.Close()
+	if after := snapshot(t, ns); !slices.Equal(after.pins, before.pins) || after.progs != before.progs || after.nft != before.nft {
+		t.Errorf("rollback left something:\n before %+v\n after  %+v", before, after)
+	}
+}
+
+func TestDrainReportsListenerClosed(t *testing.T) {
+	ns := nstest.New(t)
+	ln := nstest.Listen(t, ns, "127.0.0.1:0", nil)
+	nstest.Dial(t, ns, ln.Addr().String()) // queued: the drain waits on it
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		ln.Close() // the server gives up its listener mid-drain
+	}()
+	code, _, stderr := runCLI(t, "drain", "--listen", ln.Addr().String(), "--netns", ns.Path(), "--timeout", "10s")
+	if code != exitListener || !strings.Contains(stderr, "listener closed") {
+		t.Errorf("exit %d, stderr %q; want exit 5 and the listener closed", code, stderr)
 	}
 }
