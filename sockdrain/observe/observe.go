@@ -93,12 +93,6 @@ type Listener struct {
 	V6Only bool `json:"-"`
 }
 
-// Idle reports whether nothing remains to drain.
-func (l *Listener) Idle() bool {
-	return l.AcceptQueue == 0 && l.SynRecv == 0 && l.Established == 0 &&
-		l.CloseWait == 0 && l.UnackedBytes == 0
-}
-
 // Fold groups listening sockets by address and attributes every other socket
 // to the listener that accepted it: the one bound to its local address if
 // there is one, else the wildcard listener of its family.

@@ -89,17 +89,6 @@ func TestServing(t *testing.T) {
 	}
 }
 
-func TestIdle(t *testing.T) {
-	if l := (Listener{Sockets: 1, Backlog: 4, Closing: 3}); !l.Idle() {
-		t.Errorf("closing sockets with nothing unacknowledged should be idle: %+v", l)
-	}
-	for _, l := range []Listener{{AcceptQueue: 1}, {SynRecv: 1}, {Established: 1}, {CloseWait: 1}, {UnackedBytes: 1}} {
-		if l.Idle() {
-			t.Errorf("%+v reported idle", l)
-		}
-	}
-}
-
 func TestPendingMatchesWhatFoldCounts(t *testing.T) {
 	sockets := []Socket{
 		{State: Listen, Local: ap("127.0.0.1:80"), RecvQ: 1},
