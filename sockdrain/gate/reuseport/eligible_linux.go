@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
+	"github.com/sockdrain/sockdrain/sockdrain/sockfd"
 )
 
 // ipprotoMPTCP is IPPROTO_MPTCP; SK_REUSEPORT programs can't attach to
@@ -29,7 +30,7 @@ func checkSockets(socks []*os.File) error {
 
 func checkSocket(f *os.File) error {
 	opts := map[int]int{}
-	err := control(f, func(fd int) error {
+	err := sockfd.Control(f, func(fd int) error {
 		for _, opt := range []int{unix.SO_ACCEPTCONN, unix.SO_REUSEPORT, unix.SO_PROTOCOL} {
 			v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, opt)
 			if err != nil {
@@ -59,18 +60,4 @@ func eligibility(name string, listening, reuseport, protocol int) error {
 		return fmt.Errorf("check socket %s: SO_REUSEPORT was not set before bind: %w", name, gate.ErrNotEligible)
 	}
 	return nil
-}
-
-// control calls fn with f's descriptor without touching its blocking
-// mode, which f shares with the server's own descriptor.
-func control(f *os.File, fn func(fd int) error) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var fnErr error
-	if err := rc.Control(func(fd uintptr) { fnErr = fn(int(fd)) }); err != nil {
-		return err
-	}
-	return fnErr
 }

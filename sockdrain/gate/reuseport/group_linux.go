@@ -14,6 +14,7 @@ import (
 
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
 	"github.com/sockdrain/sockdrain/sockdrain/netns"
+	"github.com/sockdrain/sockdrain/sockdrain/sockfd"
 )
 
 // A reuseport group runs at most one program, and attaching a new one
@@ -129,7 +130,7 @@ func inNetNS(ns *os.File, fn func() error) error {
 }
 
 func socketCookie(f *os.File) (cookie uint64, err error) {
-	err = control(f, func(fd int) (err error) {
+	err = sockfd.Control(f, func(fd int) (err error) {
 		cookie, err = unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_COOKIE)
 		return err
 	})

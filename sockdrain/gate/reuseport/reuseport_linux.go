@@ -11,6 +11,7 @@ import (
 
 	"github.com/sockdrain/sockdrain/sockdrain/bpffs"
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
+	"github.com/sockdrain/sockdrain/sockdrain/sockfd"
 )
 
 // Names of the pins in a gate's bpffs directory.
@@ -190,7 +191,7 @@ func (g *Gate) setFlag(v uint32) error {
 
 // attach attaches the program to the group of the listener's first socket.
 func (g *Gate) attach() error {
-	err := control(g.l.Sockets[0], func(fd int) error {
+	err := sockfd.Control(g.l.Sockets[0], func(fd int) error {
 		return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_EBPF, g.objs.Prog.FD())
 	})
 	if err != nil {
@@ -224,7 +225,7 @@ func (g *Gate) detach() error {
 	if err != nil {
 		return err
 	}
-	err = control(g.l.Sockets[0], func(fd int) error {
+	err = sockfd.Control(g.l.Sockets[0], func(fd int) error {
 		return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DETACH_REUSEPORT_BPF, 0)
 	})
 	if err != nil && !errors.Is(err, unix.ENOENT) {

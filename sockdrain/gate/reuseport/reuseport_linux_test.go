@@ -14,6 +14,7 @@ import (
 	"github.com/sockdrain/sockdrain/sockdrain/gate/gatetest"
 	"github.com/sockdrain/sockdrain/sockdrain/netns"
 	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+	"github.com/sockdrain/sockdrain/sockdrain/sockfd"
 )
 
 const queued = 4
@@ -125,7 +126,7 @@ func TestNotEligible(t *testing.T) {
 func requireMPTCP(t *testing.T, srv *gatetest.Server) {
 	t.Helper()
 	var proto int
-	control(srv.Listener.Sockets[0], func(fd int) (err error) {
+	sockfd.Control(srv.Listener.Sockets[0], func(fd int) (err error) {
 		proto, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
 		return err
 	})
@@ -179,7 +180,7 @@ func attachForeignEBPF(t *testing.T, srv *gatetest.Server) {
 		t.Fatal(err)
 	}
 	defer prog.Close()
-	err = control(srv.Listener.Sockets[1], func(fd int) error {
+	err = sockfd.Control(srv.Listener.Sockets[1], func(fd int) error {
 		return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_EBPF, prog.FD())
 	})
 	if err != nil {
@@ -190,7 +191,7 @@ func attachForeignEBPF(t *testing.T, srv *gatetest.Server) {
 func attachForeignCBPF(t *testing.T, srv *gatetest.Server) {
 	t.Helper()
 	filter := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
-	err := control(srv.Listener.Sockets[1], func(fd int) error {
+	err := sockfd.Control(srv.Listener.Sockets[1], func(fd int) error {
 		return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF,
 			&unix.SockFprog{Len: 1, Filter: &filter[0]})
 	})

@@ -14,6 +14,7 @@ import (
 	"github.com/sockdrain/sockdrain/sockdrain/gate/gatetest"
 	"github.com/sockdrain/sockdrain/sockdrain/netns"
 	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+	"github.com/sockdrain/sockdrain/sockdrain/sockfd"
 )
 
 const queued = 4
@@ -94,7 +95,7 @@ func checkDrain(t *testing.T, ns *netns.NS, srv *gatetest.Server, g *Gate, dsts 
 func requireMPTCP(t *testing.T, srv *gatetest.Server) {
 	t.Helper()
 	var proto int
-	control(srv.Listener.Sockets[0], func(fd int) (err error) {
+	sockfd.Control(srv.Listener.Sockets[0], func(fd int) (err error) {
 		proto, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
 		return err
 	})

@@ -9,6 +9,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/sockdrain/sockdrain/sockdrain/sockfd"
 )
 
 // ipprotoMPTCP is IPPROTO_MPTCP. A SOCKMAP takes no MPTCP socket.
@@ -23,7 +25,7 @@ type socketFacts struct {
 func readSockets(socks []*os.File) (socketFacts, error) {
 	facts := socketFacts{tied: len(socks) > 0}
 	for _, f := range socks {
-		err := control(f, func(fd int) error {
+		err := sockfd.Control(f, func(fd int) error {
 			proto, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
 			if err != nil {
 				return err
@@ -83,7 +85,7 @@ func (g *Gate) addSockets() error {
 		return nil
 	}
 	for i, f := range g.l.Sockets[:min(len(g.l.Sockets), maxListeners)] {
-		err := control(f, func(fd int) error {
+		err := sockfd.Control(f, func(fd int) error {
 			return g.objs.Listeners.Update(uint32(i), uint64(fd), ebpf.UpdateAny)
 		})
 		if err != nil {
@@ -106,18 +108,4 @@ func (g *Gate) listenerOpen() (bool, error) {
 		}
 	}
 	return false, nil
-}
-
-// control calls fn with f's descriptor without touching its blocking
-// mode, which f shares with the server's own descriptor.
-func control(f *os.File, fn func(fd int) error) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var fnErr error
-	if err := rc.Control(func(fd uintptr) { fnErr = fn(int(fd)) }); err != nil {
-		return err
-	}
-	return fnErr
 }
