@@ -352,3 +352,33 @@ func reportRunCost(b *testing.B, prog *ebpf.Program) {
 		b.ReportMetric(float64(st.Runtime.Nanoseconds())/float64(st.RunCount), "bpf-ns/run")
 	}
 }
+
+// CheckPersistence checks the gate contract's persistence on a listener
+// made with opts: a gate armed and closed keeps refusing, a second Open
+// finds its pinned state and arming again adds nothing, and Disarm leaves
+// no object behind.
+func (o Objects) CheckPersistence(t *testing.T, opts ListenOpts, open func(gate.Listener) (gate.Gate, error)) {
+	ns := nstest.New(t)
+	srv := o.Listen(t, ns, opts)
+	g, err := open(srv.Listener)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ArmTwice(t, g)
+	armedState := o.Snapshot(t, srv.Listener)
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	RequireRefused(t, ns, srv.Addr)
+
+	g2, err := open(srv.Listener)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g2.Close()
+	ArmTwice(t, g2) // finds the pinned state: attaches nothing new
+	o.RequireState(t, srv.Listener, armedState)
+	DisarmTwice(t, g2)
+	o.RequireClean(t, srv.Listener)
+	MustDial(t, ns, srv.Addr)
+}

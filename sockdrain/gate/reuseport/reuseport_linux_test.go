@@ -77,29 +77,8 @@ func checkDrain(t *testing.T, ns *netns.NS, srv *gatetest.Server, g *Gate) {
 }
 
 func TestPersistence(t *testing.T) {
-	ns := nstest.New(t)
-	srv := ours.Listen(t, ns, gatetest.ListenOpts{Network: "tcp4", Addr: "127.0.0.1:0", Sockets: 2, ReusePort: true})
-	g, err := Open(srv.Listener)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gatetest.ArmTwice(t, g)
-	armedState := ours.Snapshot(t, srv.Listener)
-	if err := g.Close(); err != nil {
-		t.Fatal(err)
-	}
-	gatetest.RequireRefused(t, ns, srv.Addr)
-
-	g2, err := Open(srv.Listener)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g2.Close()
-	gatetest.ArmTwice(t, g2) // finds the pinned program: attaches nothing new
-	ours.RequireState(t, srv.Listener, armedState)
-	gatetest.DisarmTwice(t, g2)
-	ours.RequireClean(t, srv.Listener)
-	gatetest.MustDial(t, ns, srv.Addr)
+	ours.CheckPersistence(t, gatetest.ListenOpts{Network: "tcp4", Addr: "127.0.0.1:0", Sockets: 2, ReusePort: true},
+		func(l gate.Listener) (gate.Gate, error) { return Open(l) })
 }
 
 func TestNotEligible(t *testing.T) {

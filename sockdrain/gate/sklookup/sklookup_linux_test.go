@@ -11,6 +11,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/sockdrain/sockdrain/sockdrain/gate"
 	"github.com/sockdrain/sockdrain/sockdrain/gate/gatetest"
 	"github.com/sockdrain/sockdrain/sockdrain/netns"
 	"github.com/sockdrain/sockdrain/sockdrain/nstest"
@@ -136,29 +137,8 @@ func TestRestartedServer(t *testing.T) {
 }
 
 func TestPersistence(t *testing.T) {
-	ns := nstest.New(t)
-	srv := ours.Listen(t, ns, gatetest.ListenOpts{Network: "tcp6", Addr: "[::1]:0"})
-	g, err := Open(srv.Listener)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gatetest.ArmTwice(t, g)
-	armedState := ours.Snapshot(t, srv.Listener)
-	if err := g.Close(); err != nil {
-		t.Fatal(err)
-	}
-	gatetest.RequireRefused(t, ns, srv.Addr)
-
-	g2, err := Open(srv.Listener)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g2.Close()
-	gatetest.ArmTwice(t, g2) // finds the pinned link: attaches nothing new
-	ours.RequireState(t, srv.Listener, armedState)
-	gatetest.DisarmTwice(t, g2)
-	ours.RequireClean(t, srv.Listener)
-	gatetest.MustDial(t, ns, srv.Addr)
+	ours.CheckPersistence(t, gatetest.ListenOpts{Network: "tcp6", Addr: "[::1]:0"},
+		func(l gate.Listener) (gate.Gate, error) { return Open(l) })
 }
 
 // TestFailedArm makes Arm fail after it loaded the program, with a socket
