@@ -97,11 +97,7 @@ func newEngine(t Target, opts Options) (*engine, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	order := backends
-	if opts.Backend == "auto" {
-		order = autoOrder(s.ns)
-	}
-	gs, b, why, err := choose(order, opts.Backend, s.gls)
+	gs, b, why, err := choose(autoOrder(s.ns), opts.Backend, s.gls)
 	if err != nil {
 		s.close()
 		return nil, nil, err

@@ -20,16 +20,16 @@ func resumeCommand(e env) *cli.Command {
 				return err
 			}
 			opened, err := sockdrain.Resume(c.Context, t)
-			if c.Bool("json") {
+			switch {
+			case c.Bool("json"):
 				b, _ := json.Marshal(struct {
 					Opened []string `json:"opened"`
 				}{append([]string{}, opened...)})
 				fmt.Fprintf(e.stdout, "%s\n", b)
-			} else if len(opened) == 0 {
+			case len(opened) == 0:
 				fmt.Fprintf(e.stdout, "no gate was armed on %s\n", t)
-			}
-			for _, g := range opened {
-				if !c.Bool("json") {
+			default:
+				for _, g := range opened {
 					fmt.Fprintf(e.stdout, "opened %s\n", g)
 				}
 			}
