@@ -20,7 +20,9 @@ import (
 )
 
 // kernelState is what sockdrain may leave on the system: pin directories
-// and BPF programs host-wide, and the namespace's nftables tables.
+// and BPF programs host-wide, and the namespace's nftables tables. Being
+// host-wide, it needs test packages run one at a time, as `make test` does
+// (go test -p 1): another package's drains would show up here.
 type kernelState struct {
 	pins  []string
 	progs int
