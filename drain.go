@@ -100,9 +100,15 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 	return fmt.Appendf(nil, "%.3f", time.Duration(d).Seconds()), nil
 }
 
-// ErrListenerClosed reports a listener that went away during a drain: the
-// server closed it or exited, and the kernel reset whatever was queued.
+// ErrListenerClosed reports a listener that went away during a drain while
+// the process that held it kept running: the server closed it, and the
+// kernel reset whatever was queued.
 var ErrListenerClosed = errors.New("listener closed during the drain")
+
+// ErrServerExited reports a server whose every process holding the
+// listening socket exited during a drain, as a crash does. The kernel reset
+// whatever was queued.
+var ErrServerExited = errors.New("server exited during the drain")
 
 // ErrTimeout reports a drain that did not finish within its timeout.
 var ErrTimeout = errors.New("drain timed out")

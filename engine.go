@@ -52,7 +52,12 @@ type engine struct {
 	release func()
 	// rollback opens the gates again after release, finding them anew.
 	rollback func() error
-	clock    clock
+	// joined: the gates were armed before this drain began. It leaves
+	// them armed, whatever happens.
+	joined bool
+	// servers are the processes that held the listeners; nil if unknown.
+	servers servers
+	clock   clock
 
 	start time.Time
 	phase Phase
@@ -71,12 +76,16 @@ func (e *engine) run(ctx context.Context) (rep Report, err error) {
 	}
 	if e.verify != nil {
 		if err := e.verify(); err != nil {
-			return rep, errors.Join(fmt.Errorf("verify %s gate: %w", e.backend, err), e.gates.disarm())
+			err = fmt.Errorf("verify %s gate: %w", e.backend, err)
+			if e.joined {
+				return rep, err
+			}
+			return rep, errors.Join(err, e.gates.disarm())
 		}
 	}
 	e.release()
 	defer func() {
-		if err != nil && !e.opts.KeepGate {
+		if err != nil && !e.opts.KeepGate && !e.joined {
 			if rerr := e.rollback(); rerr != nil {
 				err = fmt.Errorf("%w (and roll back %s gate: %v)", err, e.backend, rerr)
 			}
@@ -98,8 +107,7 @@ func (e *engine) wait(ctx context.Context) (Report, error) {
 		}
 		ls, err := e.watch.Listeners()
 		if errors.Is(err, ErrNoListener) {
-			return e.finish(EventWarning, e.last, "the listener closed"), fmt.Errorf(
-				"%w: it last had %d queued and %d half-open", ErrListenerClosed, e.last.AcceptQueue, e.last.SynRecv)
+			return e.listenerGone()
 		}
 		if err != nil {
 			return e.finish(EventWarning, e.last, err.Error()), err
@@ -125,6 +133,17 @@ func (e *engine) wait(ctx context.Context) (Report, error) {
 		case <-e.clock.After(min(interval, left)):
 		}
 	}
+}
+
+// listenerGone reports the end of a drain whose listeners all closed: by
+// the server's exit, or while the server kept running.
+func (e *engine) listenerGone() (Report, error) {
+	lost := fmt.Sprintf("the kernel reset the %d queued and %d half-open connections it last had",
+		e.last.AcceptQueue, e.last.SynRecv)
+	if e.servers != nil && e.servers.exited(serverExitWait) {
+		return e.finish(EventWarning, e.last, "the server exited"), fmt.Errorf("%w: %s", ErrServerExited, lost)
+	}
+	return e.finish(EventWarning, e.last, "the listener closed"), fmt.Errorf("%w: %s", ErrListenerClosed, lost)
 }
 
 // left is the time before the timeout, or maxPoll when there is none.

@@ -12,6 +12,10 @@ var (
 	ErrNoListener = &noListenerError{}
 	// ErrNotSupported reports a feature this kernel or OS lacks.
 	ErrNotSupported = errors.New("not supported")
+	// ErrBusy reports a port that another drain holds: one is running, or
+	// a gate of a different backend is still armed on it. Nothing on the
+	// system has changed when it is returned.
+	ErrBusy = errors.New("port busy")
 )
 
 type noListenerError struct{}

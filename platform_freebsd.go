@@ -80,20 +80,24 @@ func openNamespace(path string) (namespace, error) {
 	return hostStack{}, nil
 }
 
+// runDir holds the locks of running drains.
+const runDir = "/var/run/sockdrain"
+
 // grabSockets cannot take a socket from another process on FreeBSD, which
-// has no pidfd_getfd; it checks pid holds the listener.
-func grabSockets(l Listener, pid int) ([]*os.File, error) {
-	if pid == 0 {
-		return nil, nil
-	}
+// has no pidfd_getfd. It returns the pids that hold l's sockets, and checks
+// that pid, if set, is one of them.
+func grabSockets(l Listener, pid int) ([]*os.File, []int, error) {
 	pids, err := pcblist.PIDs(l.Inodes)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if pid == 0 {
+		return nil, pids, nil
 	}
 	if !slices.Contains(pids, pid) {
-		return nil, invalidf("--pid %d does not hold a listening socket of %s", pid, l.Listen)
+		return nil, nil, invalidf("--pid %d does not hold a listening socket of %s", pid, l.Listen)
 	}
-	return nil, nil
+	return nil, []int{pid}, nil
 }
 
 func gateWarnings(_ *session, _ backend, gs gates) []string {

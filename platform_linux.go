@@ -108,19 +108,27 @@ func (s *inetDiagSource) pids(inodes []uint64) ([]int, error) { return sockfd.PI
 
 func (s *inetDiagSource) Close() error { return s.conn.Close() }
 
+// runDir holds the locks of running drains.
+const runDir = "/run/sockdrain"
+
 // grabSockets duplicates one descriptor of each of l's sockets out of the
-// process holding it. A socket no process lets us take is left out: gates
-// that need it then say so.
-func grabSockets(l Listener, pid int) ([]*os.File, error) {
+// process holding it, and returns the pids of the processes that hold them.
+// A socket no process lets us take is left out: gates that need it then say
+// so.
+func grabSockets(l Listener, pid int) ([]*os.File, []int, error) {
 	holders, err := sockfd.Holders(l.Inodes)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var files []*os.File
+	var pids []int
 	for _, ino := range l.Inodes {
 		hs := holders[ino]
 		if pid != 0 {
 			hs = slices.DeleteFunc(slices.Clone(hs), func(h sockfd.Holder) bool { return h.PID != pid })
+		}
+		for _, h := range hs {
+			pids = append(pids, h.PID)
 		}
 		if len(hs) == 0 {
 			continue
@@ -130,9 +138,10 @@ func grabSockets(l Listener, pid int) ([]*os.File, error) {
 		}
 	}
 	if pid != 0 && len(files) == 0 {
-		return files, invalidf("--pid %d does not hold a listening socket of %s", pid, l.Listen)
+		return files, nil, invalidf("--pid %d does not hold a listening socket of %s", pid, l.Listen)
 	}
-	return files, nil
+	slices.Sort(pids)
+	return files, slices.Compact(pids), nil
 }
 
 // gateWarnings are what the user must know about the gate just chosen.

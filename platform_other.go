@@ -18,7 +18,15 @@ func openNamespace(string) (namespace, error) { return nil, errOS() }
 
 func autoOrder(namespace) []backend { return nil }
 
-func grabSockets(Listener, int) ([]*os.File, error) { return nil, errOS() }
+func grabSockets(Listener, int) ([]*os.File, []int, error) { return nil, nil, errOS() }
+
+func watchServers([]int) (servers, error) { return nil, errOS() }
+
+type portLock struct{}
+
+func lockPort(uint64, uint16) (*portLock, error) { return nil, errOS() }
+
+func (*portLock) unlock() {}
 
 func gateWarnings(*session, backend, gates) []string { return nil }
 

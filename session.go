@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -33,6 +34,8 @@ type session struct {
 	obs       *Observer
 	listeners []Listener
 	gls       []gate.Listener
+	// servers are the pids of the processes holding the listeners.
+	servers []int
 }
 
 // openSession finds the listeners serving t and takes their sockets from
@@ -63,7 +66,8 @@ func openSession(t Target, pid int, allowNone bool) (_ *session, err error) {
 		return nil, err
 	}
 	for _, l := range s.listeners {
-		socks, err := grabSockets(l, pid)
+		socks, pids, err := grabSockets(l, pid)
+		s.servers = append(s.servers, pids...)
 		s.gls = append(s.gls, gate.Listener{NetNS: s.ns.File(), NetNSInode: ino, Addr: l.Listen, Sockets: socks})
 		if err != nil {
 			return nil, err
@@ -92,17 +96,47 @@ func (s *session) close() {
 	}
 }
 
-func newEngine(t Target, opts Options) (*engine, func(), error) {
+func newEngine(t Target, opts Options) (_ *engine, _ func(), err error) {
 	s, err := openSession(t, opts.PID, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	gs, b, why, err := choose(autoOrder(s.ns), opts.Backend, s.gls)
+	var cleanup []func()
+	done := func() {
+		for _, f := range slices.Backward(cleanup) {
+			f()
+		}
+	}
+	defer func() {
+		if err != nil {
+			done()
+		}
+	}()
+	cleanup = append(cleanup, s.close)
+	lock, err := s.lock(t.Port)
 	if err != nil {
-		s.close()
 		return nil, nil, err
 	}
+	cleanup = append(cleanup, lock.unlock)
+	want, joined, err := joinArmed(s.gls, opts.Backend)
+	if err != nil {
+		return nil, nil, err
+	}
+	gs, b, why, err := choose(autoOrder(s.ns), want, s.gls)
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup = append(cleanup, func() { gs.close() })
+	srv, err := watchServers(slices.Compact(slices.Sorted(slices.Values(s.servers))))
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup = append(cleanup, func() { srv.Close() })
+	if joined {
+		why = "already armed when this drain began; it stays armed whatever happens"
+	}
 	e := &engine{opts: opts, watch: s.obs, gates: gs, backend: b.name, reason: why, clock: realClock{},
+		joined: joined, servers: srv,
 		release:  func() { gs.close(); s.releaseSockets() },
 		rollback: func() error { _, err := Resume(context.Background(), t); return err },
 	}
@@ -110,7 +144,38 @@ func newEngine(t Target, opts Options) (*engine, func(), error) {
 	if !opts.NoVerify {
 		e.verify = func() error { return verifyRefused(s.ns, s.listeners) }
 	}
-	return e, func() { gs.close(); s.close() }, nil
+	return e, done, nil
+}
+
+// lock takes the lock of port in the session's namespace.
+func (s *session) lock(port uint16) (*portLock, error) {
+	ino, err := s.ns.Inode()
+	if err != nil {
+		return nil, err
+	}
+	return lockPort(ino, port)
+}
+
+// joinArmed finds a gate of ours left armed on ls by an earlier drain. A
+// drain joins it rather than arm a second gate: it returns that backend,
+// and whether there was one. It refuses to arm a different backend.
+func joinArmed(ls []gate.Listener, want string) (string, bool, error) {
+	var armed []string
+	for _, gl := range ls {
+		for _, name := range armedOn(gl) {
+			if !slices.Contains(armed, name) {
+				armed = append(armed, name)
+			}
+		}
+	}
+	switch {
+	case len(armed) == 0:
+		return want, false, nil
+	case len(armed) == 1 && (want == "auto" || want == armed[0]):
+		return armed[0], true, nil
+	}
+	return "", false, fmt.Errorf("%w: the %s gate of an earlier drain is still armed; run resume first, or drain with --backend %s to join it",
+		ErrBusy, strings.Join(armed, " and "), armed[0])
 }
 
 // verifyRefused checks the gate: a probe connection to each listener must

@@ -19,6 +19,8 @@ const (
 	exitTimeout     = 3
 	exitUnsupported = 4
 	exitListener    = 5
+	exitServer      = 6
+	exitBusy        = 7
 )
 
 const exitCodesHelp = `EXIT CODES:
@@ -27,7 +29,10 @@ const exitCodesHelp = `EXIT CODES:
    2  bad input, including "no listening TCP socket on that address"
    3  timed out
    4  not permitted, or not supported on this kernel or OS
-   5  the listener closed during the drain (the server closed it or exited)
+   5  the listener closed during the drain while its server kept running
+   6  the server exited during the drain (a crash, or kill)
+   7  another drain holds the port: it is running, or it left a gate of
+      a different backend armed (run resume first)
    130, 143  interrupted by SIGINT or SIGTERM (the gate was rolled back)
 `
 
@@ -94,6 +99,10 @@ func exitCode(err error) int {
 		return exitTimeout
 	case errors.Is(err, sockdrain.ErrListenerClosed):
 		return exitListener
+	case errors.Is(err, sockdrain.ErrServerExited):
+		return exitServer
+	case errors.Is(err, sockdrain.ErrBusy):
+		return exitBusy
 	case errors.Is(err, sockdrain.ErrNotSupported), errors.Is(err, fs.ErrPermission):
 		return exitUnsupported
 	}

@@ -184,3 +184,47 @@ func TestDrainReportsListenerClosed(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want exit 5 and the listener closed", code, stderr)
 	}
 }
+
+func TestDrainReportsServerExit(t *testing.T) {
+	ns := nstest.New(t)
+	ln := nstest.Listen(t, ns, "127.0.0.1:0", nil)
+	addr := ln.Addr().String()
+	server := nstest.HoldInChild(t, ln)
+	nstest.Dial(t, ns, addr) // queued: the drain waits on it
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		server.Process.Kill() // the server crashes mid-drain
+	}()
+	code, _, stderr := runCLI(t, "drain", "--listen", addr, "--netns", ns.Path(), "--timeout", "10s")
+	if code != exitServer || !strings.Contains(stderr, "server exited") {
+		t.Errorf("exit %d, stderr %q; want exit 6 and the server exited", code, stderr)
+	}
+}
+
+func TestSecondDrainExitsBusy(t *testing.T) {
+	ns := nstest.New(t)
+	ln := nstest.Listen(t, ns, "127.0.0.1:0", nil) // never accepts
+	nstest.Dial(t, ns, ln.Addr().String())
+	first := make(chan int, 1)
+	go func() {
+		code, _, _ := runCLI(t, "drain", "--listen", ln.Addr().String(), "--netns", ns.Path(), "--timeout", "2s")
+		first <- code
+	}()
+	gated := nstest.WaitFor(time.Second, func() bool {
+		c, err := nstest.DialErr(ns, ln.Addr().String())
+		if c != nil {
+			c.Close()
+		}
+		return errors.Is(err, syscall.ECONNREFUSED)
+	})
+	if !gated {
+		t.Fatal("the first drain did not gate the port within 1s")
+	}
+	code, _, stderr := runCLI(t, "drain", "--listen", ln.Addr().String(), "--netns", ns.Path(), "--timeout", "1s")
+	if code != exitBusy || !strings.Contains(stderr, "being drained by sockdrain (pid "+strconv.Itoa(os.Getpid())) {
+		t.Errorf("second drain: exit %d, stderr %q; want exit 7 naming the first", code, stderr)
+	}
+	if code := <-first; code != exitTimeout {
+		t.Errorf("first drain: exit %d, want 3 (its own timeout, undisturbed)", code)
+	}
+}
