@@ -2,6 +2,7 @@ package sockdrain
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -160,7 +161,9 @@ func waitCPU(b *testing.B, w watcher, d time.Duration) (time.Duration, int) {
 	ctx, cancel := context.WithTimeout(b.Context(), d)
 	defer cancel()
 	before := cpuTime(b)
-	e.run(ctx)
+	if _, err := e.run(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		b.Fatalf("drain ended before its %s wait: %v", d, err)
+	}
 	return cpuTime(b) - before, cw.polls
 }
 
@@ -177,9 +180,16 @@ func pollEvery(b *testing.B, w watcher, interval, d time.Duration) (time.Duratio
 
 func BenchmarkDrainWaitCPU(b *testing.B) {
 	n := newBenchNetNS(b, 20_000)
+	var open []net.Conn // long-lived: kept from the collector until the end
 	for range 10 {
-		n.connect(b) // long-lived: closed when the benchmark ends
+		c, s := n.connect(b)
+		open = append(open, c, s)
 	}
+	defer func() {
+		for _, c := range open {
+			c.Close()
+		}
+	}()
 	d := *benchWait
 	for b.Loop() {
 		for _, m := range []struct {
