@@ -11,17 +11,32 @@ import (
 )
 
 // Poll intervals: the engine polls fast while the counts move and backs off
-// while they stand still, as net/http's Shutdown does.
+// while they stand still, as net/http's Shutdown does. It backs off to
+// maxPoll while a queue may empty unseen, and to eventPoll while it waits
+// only on connections whose end the kernel reports (see notifier).
 const (
-	minPoll = time.Millisecond
-	maxPoll = 200 * time.Millisecond
+	minPoll   = time.Millisecond
+	maxPoll   = 200 * time.Millisecond
+	eventPoll = 2 * time.Second
 )
+
+// forever is the time left when there is no timeout.
+const forever = time.Duration(1<<63 - 1)
 
 // watcher is what the engine observes: the target's listeners, and on
 // timeout the connections still pending.
 type watcher interface {
 	Listeners() ([]Listener, error)
 	Pending() ([]observe.Socket, error)
+}
+
+// notifier is a watcher that can also say when a socket the drain waits
+// on may have gone: destroyed returns a channel that receives when the
+// kernel frees a socket on the target's port or loses such reports, and is
+// closed if the reports stop; stop ends them. Accepting a connection and
+// request sockets in SYN_RECV are not reported.
+type notifier interface {
+	destroyed() (events <-chan struct{}, stop func(), err error)
 }
 
 // clock is time, injectable for tests.
@@ -100,6 +115,8 @@ func (e *engine) run(ctx context.Context) (rep Report, err error) {
 }
 
 func (e *engine) wait(ctx context.Context) (Report, error) {
+	events, stop := e.subscribe()
+	defer stop()
 	interval := minPoll
 	for first := true; ; first = false {
 		if ctx.Err() != nil {
@@ -120,7 +137,7 @@ func (e *engine) wait(ctx context.Context) (Report, error) {
 			e.emit(EventProgress, c, "")
 			interval = minPoll
 		} else {
-			interval = min(2*interval, maxPoll)
+			interval = min(2*interval, pollCap(c, events != nil))
 		}
 		e.checkStall(c)
 		e.last = c
@@ -131,6 +148,10 @@ func (e *engine) wait(ctx context.Context) (Report, error) {
 		select {
 		case <-ctx.Done():
 		case <-e.clock.After(min(interval, left)):
+		case _, ok := <-events:
+			if !ok {
+				events = nil // the reports stopped: poll as if there were none
+			}
 		}
 	}
 }
@@ -146,10 +167,34 @@ func (e *engine) listenerGone() (Report, error) {
 	return e.finish(EventWarning, e.last, "the listener closed"), fmt.Errorf("%w: %s", ErrListenerClosed, lost)
 }
 
-// left is the time before the timeout, or maxPoll when there is none.
+// subscribe asks the watcher for destroy reports. Without them the drain
+// still completes, polling, so a failure is not the user's concern.
+func (e *engine) subscribe() (<-chan struct{}, func()) {
+	n, ok := e.watch.(notifier)
+	if !ok {
+		return nil, func() {}
+	}
+	events, stop, err := n.destroyed()
+	if err != nil {
+		return nil, func() {}
+	}
+	return events, stop
+}
+
+// pollCap is the longest the engine waits between polls given counts c.
+// No event comes when a queued connection is accepted or a request socket
+// completes or expires, so while the queues hold any it stays at maxPoll.
+func pollCap(c Counts, events bool) time.Duration {
+	if events && c.AcceptQueue == 0 && c.SynRecv == 0 {
+		return eventPoll
+	}
+	return maxPoll
+}
+
+// left is the time before the timeout, or forever when there is none.
 func (e *engine) left() time.Duration {
 	if e.opts.Timeout <= 0 {
-		return maxPoll
+		return forever
 	}
 	return e.opts.Timeout - e.clock.Now().Sub(e.start)
 }

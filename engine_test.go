@@ -11,14 +11,22 @@ import (
 	"github.com/sockdrain/sockdrain/sockdrain/observe"
 )
 
-// fakeClock advances only when the engine sleeps.
-type fakeClock struct{ now time.Time }
+// fakeClock advances only when the engine sleeps, and records each sleep.
+// A frozen clock never wakes the engine.
+type fakeClock struct {
+	now    time.Time
+	sleeps []time.Duration
+	frozen bool
+}
 
 func (c *fakeClock) Now() time.Time { return c.now }
 func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.now = c.now.Add(d)
+	c.sleeps = append(c.sleeps, d)
 	ch := make(chan time.Time, 1)
-	ch <- c.now
+	if !c.frozen {
+		c.now = c.now.Add(d)
+		ch <- c.now
+	}
 	return ch
 }
 

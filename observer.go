@@ -1,6 +1,7 @@
 package sockdrain
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/sockdrain/sockdrain/sockdrain/observe"
@@ -11,6 +12,12 @@ type source interface {
 	sockets(port uint16) ([]observe.Socket, error)
 	pids(inodes []uint64) ([]int, error)
 	Close() error
+}
+
+// destroyWatcher is a source that can report the sockets freed on a port,
+// as the engine's notifier describes.
+type destroyWatcher interface {
+	watchDestroyed(port uint16) (<-chan struct{}, func(), error)
 }
 
 // Observer watches the listeners that serve a Target. It holds an open
@@ -55,6 +62,16 @@ func (o *Observer) Pending() ([]observe.Socket, error) {
 	}
 	ls := observe.Serving(observe.Fold(sockets), o.target.Addr)
 	return observe.Pending(sockets, ls), nil
+}
+
+// destroyed reports the sockets freed on the target's port, where the OS
+// can; it makes Observer an engine notifier.
+func (o *Observer) destroyed() (<-chan struct{}, func(), error) {
+	dw, ok := o.src.(destroyWatcher)
+	if !ok {
+		return nil, nil, errors.ErrUnsupported
+	}
+	return dw.watchDestroyed(o.target.Port)
 }
 
 // Status is Listeners with the PIDs of the processes that hold each

@@ -60,7 +60,8 @@ func syncookies(ns namespace) string {
 }
 
 type inetDiagSource struct {
-	conn *inetdiag.Conn
+	conn   *inetdiag.Conn
+	nsPath string
 }
 
 func openSource(nsPath string) (source, error) {
@@ -73,7 +74,7 @@ func openSource(nsPath string) (source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &inetDiagSource{conn: conn}, nil
+	return &inetDiagSource{conn: conn, nsPath: nsPath}, nil
 }
 
 func openNamespace(path string) (namespace, error) {
@@ -102,6 +103,44 @@ func (s *inetDiagSource) sockets(port uint16) ([]observe.Socket, error) {
 		all = append(all, ss...)
 	}
 	return all, nil
+}
+
+// watchDestroyed subscribes to the kernel's TCP destroy events in the
+// source's namespace, filtered to port.
+func (s *inetDiagSource) watchDestroyed(port uint16) (<-chan struct{}, func(), error) {
+	ns, err := openNetNS(s.nsPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer ns.Close()
+	d, err := inetdiag.SubscribeDestroyed(ns.FD(), port)
+	if err != nil {
+		return nil, nil, err
+	}
+	events := make(chan struct{}, 1)
+	go forwardDestroyed(d, events)
+	return events, func() { d.Close() }, nil
+}
+
+// forwardDestroyed signals events, without blocking, each time sockets on
+// the port are freed or reports of them are lost, until d is closed or
+// fails; then it closes events.
+func forwardDestroyed(d interface {
+	Receive() ([]observe.Socket, error)
+}, events chan<- struct{}) {
+	defer close(events)
+	for {
+		gone, err := d.Receive()
+		if err != nil && !errors.Is(err, inetdiag.ErrOverrun) {
+			return
+		}
+		if len(gone) > 0 || err != nil {
+			select {
+			case events <- struct{}{}:
+			default:
+			}
+		}
+	}
 }
 
 func (s *inetDiagSource) pids(inodes []uint64) ([]int, error) { return sockfd.PIDs(inodes) }
