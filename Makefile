@@ -53,7 +53,7 @@ vmtest: deps-vmtest
 
 ## vagrant-validate: check the Vagrantfile without a provider or network.
 vagrant-validate:
-	@command -v vagrant >/dev/null || { $(APT_GET) update -qq && $(APT_GET) install -y -qq vagrant; }
+	@command -v vagrant >/dev/null || { $(APT_GET) update -qq && $(APT_GET) install -y -qq --no-install-recommends vagrant; }
 	VAGRANT_CHECKPOINT_DISABLE=1 vagrant validate --ignore-provider
 
 deps-vmtest:
