@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -40,7 +41,7 @@ func runTests(release, bin string, timeout time.Duration) {
 	}
 	start := time.Now()
 	if err == nil {
-		report(release, pkg, out)
+		report(os.Stdout, release, pkg, out)
 		err = cmd.Wait()
 	}
 	whole := vmtests.Result{Kernel: release, Package: pkg, Status: vmtests.StatusPass, Seconds: time.Since(start).Seconds()}
@@ -53,16 +54,16 @@ func runTests(release, bin string, timeout time.Duration) {
 // report echoes the binary's output to the console, each line marked
 // with the package, and writes a result line for each top-level test. A
 // skip's result carries its reason, the line after it.
-func report(release, pkg string, out io.Reader) {
+func report(w io.Writer, release, pkg string, out io.Reader) {
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	var skipped *vmtests.Result
 	for sc.Scan() {
 		line := sc.Text()
-		fmt.Printf("[%s] %s\n", pkg, line)
+		fmt.Fprintf(w, "[%s] %s\n", pkg, line)
 		if skipped != nil {
 			skipped.Detail = strings.TrimSpace(line)
-			fmt.Println(skipped.Line())
+			fmt.Fprintln(w, skipped.Line())
 			skipped = nil
 		}
 		m := testLine.FindStringSubmatch(line)
@@ -75,9 +76,9 @@ func report(release, pkg string, out io.Reader) {
 			skipped = &r
 			continue
 		}
-		fmt.Println(r.Line())
+		fmt.Fprintln(w, r.Line())
 	}
 	if skipped != nil {
-		fmt.Println(skipped.Line())
+		fmt.Fprintln(w, skipped.Line())
 	}
 }
