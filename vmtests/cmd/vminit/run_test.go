@@ -26,8 +26,9 @@ FAIL
 func TestReportOneResultPerTopLevelTest(t *testing.T) {
 	var out bytes.Buffer
 	report(&out, "5.10.0-1", "pkg", strings.NewReader(verbose))
+	text := out.String()
 	var got []vmtests.Result
-	sc := bufio.NewScanner(&out)
+	sc := bufio.NewScanner(strings.NewReader(text))
 	for sc.Scan() {
 		if r, ok, err := vmtests.ParseResult(sc.Text()); err != nil {
 			t.Fatal(err)
@@ -37,7 +38,7 @@ func TestReportOneResultPerTopLevelTest(t *testing.T) {
 	}
 	want := []string{"TestA PASS", "TestB FAIL", "TestC SKIP"}
 	if len(got) != len(want) {
-		t.Fatalf("got %d results, want %d:\n%s", len(got), len(want), out.String())
+		t.Fatalf("got %d results, want %d:\n%s", len(got), len(want), text)
 	}
 	for i, r := range got {
 		if r.Test+" "+r.Status != want[i] || r.Kernel != "5.10.0-1" || r.Package != "pkg" {
@@ -47,7 +48,7 @@ func TestReportOneResultPerTopLevelTest(t *testing.T) {
 	if !strings.Contains(got[2].Detail, "kernel is 5.10.0") {
 		t.Errorf("skip detail %q does not carry the reason", got[2].Detail)
 	}
-	if !strings.Contains(out.String(), "[pkg]     --- FAIL: TestB/sub") {
-		t.Errorf("output is not echoed with the package:\n%s", out.String())
+	if !strings.Contains(text, "[pkg]     --- FAIL: TestB/sub") {
+		t.Errorf("output is not echoed with the package:\n%s", text)
 	}
 }
