@@ -11,10 +11,11 @@ import (
 )
 
 // Modules are the kernel modules the tests need that Debian builds as
-// modules: nf_tables and its reject for the nftables gate, the sock_diag
-// families for the observer. The guest has no modprobe, so they are
-// loaded up front, with their dependencies.
-var Modules = []string{"nf_tables", "nft_reject_inet", "inet_diag", "tcp_diag", "udp_diag", "raw_diag", "mptcp_diag"}
+// modules: nf_tables and its reject for the nftables gate (and counter,
+// which the tests' own tables use and which is part of nf_tables since
+// 5.13), the sock_diag families for the observer. The guest has no
+// modprobe, so they are loaded up front, with their dependencies.
+var Modules = []string{"nf_tables", "nft_reject_inet", "nft_counter", "inet_diag", "tcp_diag", "udp_diag", "raw_diag", "mptcp_diag"}
 
 // Guest is what one VM runs: the init binary and the test binaries,
 // built on the host, keyed by the name the report gives their package.

@@ -23,12 +23,19 @@ var Matrix = []Kernel{
 	{Name: "6.12", Suite: "bookworm-backports"},
 }
 
+// Older are kernels that can be asked for by name (-kernels 5.10): below
+// some gates' minimums, they show those gates' tests skip.
+var Older = []Kernel{
+	{Name: "5.10", Suite: "bullseye"},
+}
+
 // metaPackage is the package that depends on a suite's current kernel.
 const metaPackage = "linux-image-cloud-amd64"
 
 // sources are the Debian suites a kernel may come from.
 const sources = `deb http://deb.debian.org/debian bookworm main
 deb http://deb.debian.org/debian bookworm-backports main
+deb http://deb.debian.org/debian bullseye main
 `
 
 // Booted is a kernel unpacked in the cache, ready to boot.

@@ -26,20 +26,25 @@ type moduleTree struct {
 }
 
 // ResolveModules returns the modules called names and everything they
-// depend on, read from the modules tree at dir, dependencies first.
-// Modules built into the kernel are left out. It reads each module's
-// depends= field, so it needs no modules.dep.
-func ResolveModules(dir string, names []string) ([]Module, error) {
+// depend on, read from the modules tree at dir, dependencies first, and
+// the names this kernel has neither as a module nor built in (older
+// kernels lack some). Built-in modules are left out. It reads each
+// module's depends= field, so it needs no modules.dep.
+func ResolveModules(dir string, names []string) (mods []Module, absent []string, err error) {
 	t := &moduleTree{files: map[string]string{}, builtin: map[string]bool{}, loaded: map[string]bool{}}
 	if err := t.scan(dir); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, n := range names {
+		if _, ok := t.files[modName(n)]; !ok && !t.builtin[modName(n)] {
+			absent = append(absent, n)
+			continue
+		}
 		if err := t.add(modName(n)); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return t.order, nil
+	return t.order, absent, nil
 }
 
 // modName is a module's canonical name: the file name without .ko and

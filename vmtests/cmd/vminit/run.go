@@ -53,32 +53,28 @@ func runTests(release, bin string, timeout time.Duration) {
 
 // report echoes the binary's output to the console, each line marked
 // with the package, and writes a result line for each top-level test. A
-// skip's result carries its reason, the line after it.
+// skip's result carries its reason: the last line the test logged, which
+// -test.v prints before the "--- SKIP" line.
 func report(w io.Writer, release, pkg string, out io.Reader) {
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	var skipped *vmtests.Result
+	var logged string
 	for sc.Scan() {
 		line := sc.Text()
 		fmt.Fprintf(w, "[%s] %s\n", pkg, line)
-		if skipped != nil {
-			skipped.Detail = strings.TrimSpace(line)
-			fmt.Fprintln(w, skipped.Line())
-			skipped = nil
-		}
 		m := testLine.FindStringSubmatch(line)
 		if m == nil {
+			if !strings.HasPrefix(line, "=== ") {
+				logged = strings.TrimSpace(line)
+			}
 			continue
 		}
 		secs, _ := strconv.ParseFloat(m[3], 64)
 		r := vmtests.Result{Kernel: release, Package: pkg, Test: m[2], Status: m[1], Seconds: secs}
 		if r.Status == vmtests.StatusSkip {
-			skipped = &r
-			continue
+			r.Detail = logged
 		}
 		fmt.Fprintln(w, r.Line())
-	}
-	if skipped != nil {
-		fmt.Fprintln(w, skipped.Line())
+		logged = ""
 	}
 }

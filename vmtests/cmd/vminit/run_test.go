@@ -18,8 +18,8 @@ const verbose = `=== RUN   TestA
     --- FAIL: TestB/sub (0.10s)
 --- FAIL: TestB (0.20s)
 === RUN   TestC
---- SKIP: TestC (0.00s)
     kernel_linux.go:24: sklookup gate needs Linux 5.17.0 (bpf_loop), kernel is 5.10.0: gate not supported
+--- SKIP: TestC (0.00s)
 FAIL
 `
 

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -40,7 +41,7 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.cache, "cache", "vmtests/.cache", "directory for kernels, binaries and logs")
-	flag.StringVar(&o.kernels, "kernels", "", "comma-separated kernel names to run (default: all of the matrix)")
+	flag.StringVar(&o.kernels, "kernels", "", "comma-separated kernel names to run (default: the matrix, 6.1 and 6.12; 5.10 on request)")
 	flag.DurationVar(&o.vmTimeout, "timeout", 9*time.Minute, "bound on each VM, boot to power-off")
 	flag.DurationVar(&o.testTimeout, "test-timeout", 4*time.Minute, "bound on each test binary inside a VM")
 	flag.IntVar(&o.memoryMB, "mem", 2048, "memory of each VM in MiB")
@@ -90,11 +91,12 @@ func selectKernels(names string) ([]vmtests.Kernel, error) {
 	}
 	var ks []vmtests.Kernel
 	for _, n := range strings.Split(names, ",") {
-		i := indexOf(vmtests.Matrix, n)
+		all := append(slices.Clone(vmtests.Matrix), vmtests.Older...)
+		i := indexOf(all, n)
 		if i < 0 {
-			return nil, fmt.Errorf("select kernel %q: not in the matrix", n)
+			return nil, fmt.Errorf("select kernel %q: not in vmtests.Matrix or vmtests.Older", n)
 		}
-		ks = append(ks, vmtests.Matrix[i])
+		ks = append(ks, all[i])
 	}
 	return ks, nil
 }
@@ -125,7 +127,8 @@ func bootAll(o options, booted []vmtests.Booted, guest vmtests.Guest) bool {
 
 func bootOne(o options, b vmtests.Booted, guest vmtests.Guest) kernelReport {
 	r := kernelReport{kernel: b, start: time.Now()}
-	mods, err := vmtests.ResolveModules(b.Modules, vmtests.Modules)
+	mods, absent, err := vmtests.ResolveModules(b.Modules, vmtests.Modules)
+	r.absent = absent
 	initrd := filepath.Join(o.cache, "initramfs-"+b.Name+".cpio")
 	if err == nil {
 		err = vmtests.WriteInitramfs(initrd, guest, mods)

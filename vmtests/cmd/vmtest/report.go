@@ -24,6 +24,7 @@ type kernelReport struct {
 	results []vmtests.Result
 	log     string
 	err     error
+	absent  []string // modules this kernel does not have
 }
 
 // print writes the kernel's verdict and every result, and returns whether
@@ -46,6 +47,9 @@ func (r kernelReport) print(w io.Writer) bool {
 	ok := r.err == nil && count[vmtests.StatusFail] == 0 && len(missing) == 0
 	fmt.Fprintf(w, "== kernel %s (%s): %s, %d passed, %d skipped, %d failed, %s\n", r.kernel.Name, r.kernel.Release,
 		verdict(ok), count[vmtests.StatusPass], count[vmtests.StatusSkip], count[vmtests.StatusFail], r.elapsed.Round(time.Second))
+	if len(r.absent) > 0 {
+		fmt.Fprintf(w, "   note: this kernel has no module %s\n", strings.Join(r.absent, ", "))
+	}
 	for _, res := range r.results {
 		fmt.Fprintln(w, "   "+line(res))
 	}
