@@ -48,7 +48,7 @@ func (r kernelReport) print(w io.Writer) bool {
 	fmt.Fprintf(w, "== kernel %s (%s): %s, %d passed, %d skipped, %d failed, %s\n", r.kernel.Name, r.kernel.Release,
 		verdict(ok), count[vmtests.StatusPass], count[vmtests.StatusSkip], count[vmtests.StatusFail], r.elapsed.Round(time.Second))
 	if len(r.absent) > 0 {
-		fmt.Fprintf(w, "   note: this kernel has no module %s\n", strings.Join(r.absent, ", "))
+		fmt.Fprintf(w, "   note: not a module of this kernel (absent, or part of another): %s\n", strings.Join(r.absent, ", "))
 	}
 	for _, res := range r.results {
 		fmt.Fprintln(w, "   "+line(res))
