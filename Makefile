@@ -4,8 +4,9 @@ BIN     ?= bin/sockdrain
 APT_GET := DEBIAN_FRONTEND=noninteractive apt-get
 # Debian packages each target needs.
 GEN_DEPS  := clang llvm libbpf-dev
+VMTEST_DEPS := qemu-system-x86 lz4 zstd xz-utils
 
-.PHONY: build test generate check-generate bench demo vmtest lint fuzz deps-generate
+.PHONY: build test generate check-generate bench demo vmtest vagrant-validate lint fuzz deps-generate deps-vmtest
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sockdrain
@@ -45,8 +46,20 @@ bench:
 demo: build
 	$(BIN) demo
 
-vmtest:
-	@echo "make vmtest: not built yet (issue 7: vmtests)"; exit 1
+## vmtest: the kernel tests on Debian's 6.1 and 6.12 kernels, one QEMU VM
+## each (TCG, 1 vCPU, in parallel). Kernels are cached in vmtests/.cache.
+vmtest: deps-vmtest
+	$(GO) run ./vmtests/cmd/vmtest $(VMTEST_FLAGS)
+
+## vagrant-validate: check the Vagrantfile without a provider or network.
+vagrant-validate:
+	@command -v vagrant >/dev/null || { $(APT_GET) update -qq && $(APT_GET) install -y -qq --no-install-recommends vagrant; }
+	VAGRANT_CHECKPOINT_DISABLE=1 vagrant validate --ignore-provider
+
+deps-vmtest:
+	@command -v qemu-system-x86_64 >/dev/null && command -v lz4 >/dev/null && command -v zstd >/dev/null && \
+		command -v xz >/dev/null || { $(APT_GET) update -qq && \
+		$(APT_GET) install -y -qq --no-install-recommends $(VMTEST_DEPS); }
 
 deps-generate:
 	@command -v clang >/dev/null && test -e /usr/include/bpf/bpf_helpers.h || \

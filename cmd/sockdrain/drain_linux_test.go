@@ -145,13 +145,16 @@ func TestDrainTimeoutListsWhatRemainsAndRollsBack(t *testing.T) {
 	}
 }
 
+// testDrainTimeout gives the drain 2s: its timeout counts from the start,
+// arming included, and arming a BPF gate takes ~0.5s under emulation
+// (make vmtest), which left a 300ms drain no time to warn of the stall.
 func testDrainTimeout(t *testing.T, backend string) {
 	ns := nstest.New(t)
 	ln := nstest.Listen(t, ns, "127.0.0.1:0", reusePort) // never accepts
 	client := nstest.Dial(t, ns, ln.Addr().String())
 	before := snapshot(t, ns)
 	code, stdout, stderr := runCLI(t, "drain", "--listen", ln.Addr().String(), "--netns", ns.Path(),
-		"--backend", backend, "--json", "--timeout", "300ms", "--stall", "100ms")
+		"--backend", backend, "--json", "--timeout", "2s", "--stall", "100ms")
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	last := lines[len(lines)-1]
 	if code != exitTimeout || !strings.Contains(last, `"phase":"timeout"`) ||

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+
+	"github.com/sockdrain/sockdrain/sockdrain/gate/gatetest"
 )
 
 func portOf(ln *net.TCPListener) uint16 {
@@ -24,6 +26,7 @@ func addrs(port uint16, ips ...string) []netip.AddrPort {
 // established one keeps working; Disarm lets clients in again and removes
 // the table.
 func TestDrain(t *testing.T) {
+	gatetest.RequireKernel(t, "nftables")
 	for _, tc := range []struct {
 		name, network, addr string
 		dial                []string // addresses clients connect to
@@ -84,6 +87,7 @@ func drain(t *testing.T, ns *testNS, ln *net.TCPListener, dial []netip.AddrPort)
 // TestPersist arms in one Gate, closes it, and finds it armed from a
 // second one, which disarms.
 func TestPersist(t *testing.T) {
+	gatetest.RequireKernel(t, "nftables")
 	ns := newTestNS(t)
 	ln := ns.listen(t, "tcp4", "127.0.0.1:0")
 	l := ns.listener(t, ln)
@@ -115,6 +119,7 @@ func TestPersist(t *testing.T) {
 // TestIndependent gates two listeners and disarms one: the other keeps
 // its rule and keeps refusing.
 func TestIndependent(t *testing.T) {
+	gatetest.RequireKernel(t, "nftables")
 	ns := newTestNS(t)
 	a := ns.listen(t, "tcp4", "127.0.0.1:0")
 	b := ns.listen(t, "tcp6", "[::1]:0")
@@ -145,6 +150,7 @@ func TestIndependent(t *testing.T) {
 // TestIsolation gates 127.0.0.1:P and checks that another port, another
 // address on port P, and IPv4 next to an IPv6-only wildcard keep accepting.
 func TestIsolation(t *testing.T) {
+	gatetest.RequireKernel(t, "nftables")
 	ns := newTestNS(t)
 	gated := ns.listen(t, "tcp4", "127.0.0.1:0")
 	port := portOf(gated)
@@ -165,6 +171,7 @@ func TestIsolation(t *testing.T) {
 // TestV6OnlyIsolation gates an IPv6-only wildcard listener: an IPv4
 // wildcard listener on the same port keeps accepting.
 func TestV6OnlyIsolation(t *testing.T) {
+	gatetest.RequireKernel(t, "nftables")
 	ns := newTestNS(t)
 	v6 := ns.listen(t, "tcp6", "[::]:0")
 	port := portOf(v6)

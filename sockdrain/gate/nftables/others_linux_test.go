@@ -10,6 +10,7 @@ import (
 	"github.com/google/nftables/expr"
 
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
+	"github.com/sockdrain/sockdrain/sockdrain/gate/gatetest"
 )
 
 // addUserTable makes a table of someone else's with a counter rule in an
@@ -38,6 +39,7 @@ func userRules(tb testing.TB, ns *testNS, t *nftables.Table) int {
 // TestOtherTablesUntouched arms and disarms next to a user's inet table
 // and a user's "ip sockdrain" table (same name, other family).
 func TestOtherTablesUntouched(t *testing.T) {
+	gatetest.RequireKernel(t, "nftables")
 	ns := newTestNS(t)
 	users := []*nftables.Table{
 		{Name: "mine", Family: nftables.TableFamilyINet},
@@ -68,6 +70,7 @@ func TestOtherTablesUntouched(t *testing.T) {
 // TestForeignRuleInOurChain: a rule someone added to our chain survives
 // Disarm, and so does the table that holds it.
 func TestForeignRuleInOurChain(t *testing.T) {
+	gatetest.RequireKernel(t, "nftables")
 	ns := newTestNS(t)
 	ln := ns.listen(t, "tcp4", "127.0.0.1:0")
 	g := openGate(t, ns.listener(t, ln))
@@ -92,6 +95,7 @@ func TestForeignRuleInOurChain(t *testing.T) {
 // TestArmFailureLeavesNothing: when our chain name is taken by a regular
 // chain, Arm's batch fails as a whole and adds no rule.
 func TestArmFailureLeavesNothing(t *testing.T) {
+	gatetest.RequireKernel(t, "nftables")
 	ns := newTestNS(t)
 	c := ns.conn(t)
 	tb := c.AddTable(table())
@@ -118,6 +122,7 @@ func TestArmFailureLeavesNothing(t *testing.T) {
 }
 
 func TestProbe(t *testing.T) {
+	gatetest.RequireKernel(t, "nftables")
 	ns := newTestNS(t)
 	if err := probe(ns.FD()); err != nil {
 		t.Fatalf("probe: %v", err)
@@ -128,6 +133,7 @@ func TestProbe(t *testing.T) {
 }
 
 func TestOpenRejectsNoPort(t *testing.T) {
+	gatetest.RequireKernel(t, "nftables")
 	for _, ap := range []netip.AddrPort{{}, netip.MustParseAddrPort("127.0.0.1:0")} {
 		if g, err := Open(gate.Listener{Addr: ap}); err == nil {
 			g.Close()
@@ -140,6 +146,7 @@ func TestOpenRejectsNoPort(t *testing.T) {
 // another process added a rule before Disarm's batch. The kernel refuses
 // to drop the table; Disarm deletes its own rule and keeps the other.
 func TestDisarmRace(t *testing.T) {
+	gatetest.RequireKernel(t, "nftables")
 	ns := newTestNS(t)
 	ln := ns.listen(t, "tcp4", "127.0.0.1:0")
 	g := openGate(t, ns.listener(t, ln))

@@ -20,6 +20,7 @@ import (
 const queued = 4
 
 func TestDrain(t *testing.T) {
+	gatetest.RequireKernel(t, "reuseport")
 	for _, tc := range []struct{ name, network, addr string }{
 		{"ipv4", "tcp4", "127.0.0.1:0"},
 		{"ipv6", "tcp6", "[::1]:0"},
@@ -77,11 +78,13 @@ func checkDrain(t *testing.T, ns *netns.NS, srv *gatetest.Server, g *Gate) {
 }
 
 func TestPersistence(t *testing.T) {
+	gatetest.RequireKernel(t, "reuseport")
 	ours.CheckPersistence(t, gatetest.ListenOpts{Network: "tcp4", Addr: "127.0.0.1:0", Sockets: 2, ReusePort: true},
 		func(l gate.Listener) (gate.Gate, error) { return Open(l) })
 }
 
 func TestNotEligible(t *testing.T) {
+	gatetest.RequireKernel(t, "reuseport")
 	for _, tc := range []struct {
 		name string
 		opts gatetest.ListenOpts
@@ -118,6 +121,7 @@ func requireMPTCP(t *testing.T, srv *gatetest.Server) {
 // classic, and checks that the gate refuses the group and, when the
 // program arrives between Open and Arm, leaves nothing behind.
 func TestForeignProgram(t *testing.T) {
+	gatetest.RequireKernel(t, "reuseport")
 	for _, tc := range []struct {
 		name   string
 		attach func(*testing.T, *gatetest.Server)
@@ -180,6 +184,7 @@ func attachForeignCBPF(t *testing.T, srv *gatetest.Server) {
 }
 
 func TestEligibility(t *testing.T) {
+	gatetest.RequireKernel(t, "reuseport")
 	for _, tc := range []struct {
 		name                           string
 		listening, reuseport, protocol int

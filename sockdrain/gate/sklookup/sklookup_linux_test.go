@@ -26,6 +26,7 @@ var (
 )
 
 func TestDrain(t *testing.T) {
+	gatetest.RequireKernel(t, "sklookup")
 	for _, tc := range []struct {
 		name string
 		opts gatetest.ListenOpts
@@ -108,6 +109,7 @@ func requireMPTCP(t *testing.T, srv *gatetest.Server) {
 // TestRestartedServer checks that a gate left armed never refuses a new
 // server on the same port once the drained listener is closed.
 func TestRestartedServer(t *testing.T) {
+	gatetest.RequireKernel(t, "sklookup")
 	ns := nstest.New(t)
 	srv := ours.Listen(t, ns, gatetest.ListenOpts{Network: "tcp4", Addr: "127.0.0.1:0"})
 	g, err := Open(srv.Listener)
@@ -137,6 +139,7 @@ func TestRestartedServer(t *testing.T) {
 }
 
 func TestPersistence(t *testing.T) {
+	gatetest.RequireKernel(t, "sklookup")
 	ours.CheckPersistence(t, gatetest.ListenOpts{Network: "tcp6", Addr: "[::1]:0"},
 		func(l gate.Listener) (gate.Gate, error) { return Open(l) })
 }
@@ -144,6 +147,7 @@ func TestPersistence(t *testing.T) {
 // TestFailedArm makes Arm fail after it loaded the program, with a socket
 // a SOCKMAP refuses, and checks that it leaves nothing behind.
 func TestFailedArm(t *testing.T) {
+	gatetest.RequireKernel(t, "sklookup")
 	ns := nstest.New(t)
 	srv := ours.Listen(t, ns, gatetest.ListenOpts{Network: "tcp4", Addr: "127.0.0.1:0"})
 	var fd int
@@ -170,6 +174,7 @@ func TestFailedArm(t *testing.T) {
 }
 
 func TestOtherPrograms(t *testing.T) {
+	gatetest.RequireKernel(t, "sklookup")
 	ns := nstest.New(t)
 	srv := ours.Listen(t, ns, gatetest.ListenOpts{Network: "tcp4", Addr: "127.0.0.1:0"})
 	g, err := Open(srv.Listener)
