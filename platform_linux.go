@@ -23,21 +23,40 @@ import (
 // this order by --backend auto.
 var backends = []backend{
 	{
-		name: "reuseport", probe: reuseport.Probe, needsSockets: true,
+		name: "reuseport", probe: withKernel("reuseport", reuseport.Probe), needsSockets: true,
 		open:   func(l gate.Listener) (gate.Gate, error) { return reuseport.Open(l) },
 		forget: reuseport.Forget, pinned: reuseport.Pinned,
 		why: "an SO_REUSEPORT listener: refuses only pure SYNs, and dies with the socket",
 	},
 	{
-		name: "sklookup", probe: sklookup.Probe, pinned: sklookup.Pinned,
+		name: "sklookup", probe: withKernel("sklookup", sklookup.Probe), pinned: sklookup.Pinned,
 		open: func(l gate.Listener) (gate.Gate, error) { return sklookup.Open(l) },
 		why:  "works on any listener and opens by itself when the listener closes",
 	},
 	{
-		name: "nftables", probe: nftgate.Probe,
+		name: "nftables", probe: withKernel("nftables", nftgate.Probe),
 		open: func(l gate.Listener) (gate.Gate, error) { return nftgate.Open(l) },
 		why:  "refuses only pure SYNs, needs no BPF; stays until resume",
 	},
+}
+
+// withKernel checks the running kernel against the gate's minimum (the
+// one table, gate.Minimums) before running the gate's own probe.
+func withKernel(name string, probe func() error) func() error {
+	return func() error {
+		m, ok := gate.MinimumOf(name)
+		if !ok {
+			return fmt.Errorf("no minimum kernel for the %s gate", name)
+		}
+		v, err := gate.RunningKernel()
+		if err != nil {
+			return err
+		}
+		if err := m.Supports(v); err != nil {
+			return err
+		}
+		return probe()
+	}
 }
 
 // autoOrder is the order --backend auto tries the gates in. sklookup cannot
