@@ -53,7 +53,7 @@ var notes = map[string]string{
 	"reuseport": "needs SO_REUSEPORT set before bind and a non-MPTCP socket; refuses only pure SYNs, so SYN-cookie handshakes complete",
 	"sklookup": "works on any listener, MPTCP too; cannot see TCP flags, so with SYN cookies in use a handshake completed " +
 		"after arming gets ECONNRESET; another sk_lookup program that assigns sockets overrides it",
-	"nftables": "works on any listener and refuses only pure SYNs; does not open by itself when the listener closes: run resume",
+	"nftables": "works on any listener and refuses only pure SYNs; opens by itself when the listener closes only if sockdrain could mark its socket (tied), otherwise run resume",
 	"pf":       "refuses only SYNs (flags S/SA); loopback bypasses it under 'set skip on lo0'",
 	"ipfw":     "refuses only SYNs (setup)",
 	"shutdown": "FreeBSD 10 and older only; one-way: the socket stays refusing until closed",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,14 +31,16 @@ func targetOf(ns *netns.NS, ln *net.TCPListener) sockdrain.Target {
 	return sockdrain.Target{Addr: ap.Addr(), Port: ap.Port(), NetNS: ns.Path()}
 }
 
-// drainUntilGated starts a drain and returns once it reports gated, with
-// a channel that yields its error when it ends.
+// drainUntilGated starts a drain and returns once it is gated and has
+// counted the queues once, with a channel that yields its error when it
+// ends.
 func drainUntilGated(t *testing.T, ctx context.Context, target sockdrain.Target, opts sockdrain.Options) <-chan error {
 	t.Helper()
 	gated, done := make(chan struct{}), make(chan error, 1)
+	var once sync.Once
 	opts.OnReport = func(r sockdrain.Report) {
-		if r.Phase == sockdrain.Gated && r.Event == sockdrain.EventPhase {
-			close(gated)
+		if r.Phase == sockdrain.Gated && r.Event == sockdrain.EventProgress {
+			once.Do(func() { close(gated) })
 		}
 	}
 	go func() { _, err := sockdrain.Drain(ctx, target, opts); done <- err }()

@@ -36,7 +36,7 @@ var backends = []backend{
 	{
 		name: "nftables", probe: withKernel("nftables", nftgate.Probe),
 		open: func(l gate.Listener) (gate.Gate, error) { return nftgate.Open(l) },
-		why:  "refuses only pure SYNs, needs no BPF; stays until resume",
+		why:  "refuses only pure SYNs, needs no BPF",
 	},
 }
 
@@ -223,7 +223,12 @@ func gateWarnings(s *session, b backend, gs gates) []string {
 			w = append(w, "tcp_syncookies=2: a handshake completed after arming gets a reset (--backend nftables or reuseport avoid it)")
 		}
 	case "nftables":
-		w = append(w, "the nftables gate stays until `sockdrain resume`, even after the server restarts")
+		for _, g := range gs {
+			if ng, ok := g.(*nftgate.Gate); ok && !ng.Tied() {
+				w = append(w, fmt.Sprintf("the nftables gate is not tied to the listener (%v): it stays until `sockdrain resume`, even after the server restarts", ng.WhyUntied()))
+				break
+			}
+		}
 	}
 	return w
 }

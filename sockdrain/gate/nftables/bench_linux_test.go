@@ -12,7 +12,8 @@ import (
 
 // BenchmarkArmDisarm times one Arm and one Disarm over netlink, each with
 // its lookups: alone, where they make and delete the table, and next to
-// another listener's rule, where only the rule changes. It compares them
+// another listener's rule, where only the rule changes; and tied, where it
+// also marks and unmarks the listener's socket. It compares them
 // with the same rule added and removed by exec'ing nft twice.
 //
 //	go test -run '^$' -bench ArmDisarm ./sockdrain/gate/nftables/
@@ -21,6 +22,21 @@ func BenchmarkArmDisarm(b *testing.B) {
 	b.Run("netlink", func(b *testing.B) {
 		ns := newTestNS(b)
 		g := openGate(b, gate.Listener{NetNS: ns.file, NetNSInode: ns.inode, Addr: ap})
+		for b.Loop() {
+			if err := g.Arm(); err != nil {
+				b.Fatal(err)
+			}
+			if err := g.Disarm(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("netlink tied", func(b *testing.B) {
+		ns := newTestNS(b)
+		g := openGate(b, ns.listener(b, ns.listen(b, "tcp4", ap.String())))
+		if !g.Tied() {
+			b.Fatalf("gate not tied: %v", g.WhyUntied())
+		}
 		for b.Loop() {
 			if err := g.Arm(); err != nil {
 				b.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -14,33 +13,42 @@ import (
 // ackTimeout bounds the wait for the kernel's answers to one batch.
 const ackTimeout = 5 * time.Second
 
-// dropTable deletes rules and then our chain and table, in one batch, with
-// NLM_F_NONREC on the chain and table: the kernel refuses (EBUSY) to
-// delete either while it holds anything else, such as a rule another
+// dropTable deletes rules and then our chains and table, in one batch,
+// with NLM_F_NONREC on the chains and table: the kernel refuses (EBUSY) to
+// delete any of them while it holds anything else, such as a rule another
 // process added since we looked, and then aborts the whole batch. The
 // google/nftables client can't set that flag, so this speaks netlink
-// itself, on its own socket in the gate's namespace.
-func dropTable(conn *netlink.Conn, rules []*nftables.Rule) error {
+// itself, on its own socket in the gate's namespace. st says which rules
+// and chains there are.
+func dropTable(conn *netlink.Conn, st state) error {
 	var msgs []netlink.Message
-	for _, r := range rules {
-		msgs = append(msgs, delRuleMsg(r.Handle))
+	for _, r := range st.ours {
+		msgs = append(msgs, delRuleMsg(ChainName, r.Handle))
 	}
-	msgs = append(msgs,
-		nftMsg(unix.NFT_MSG_DELCHAIN, unix.NLM_F_NONREC, func(ae *netlink.AttributeEncoder) {
-			ae.String(unix.NFTA_CHAIN_TABLE, TableName)
-			ae.String(unix.NFTA_CHAIN_NAME, ChainName)
-		}),
-		nftMsg(unix.NFT_MSG_DELTABLE, unix.NLM_F_NONREC, func(ae *netlink.AttributeEncoder) {
-			ae.String(unix.NFTA_TABLE_NAME, TableName)
-		}),
-	)
+	msgs = append(msgs, delChainMsg(ChainName))
+	if st.tiedChain {
+		for _, r := range st.fixed {
+			msgs = append(msgs, delRuleMsg(TiedChainName, r.Handle))
+		}
+		msgs = append(msgs, delChainMsg(TiedChainName))
+	}
+	msgs = append(msgs, nftMsg(unix.NFT_MSG_DELTABLE, unix.NLM_F_NONREC, func(ae *netlink.AttributeEncoder) {
+		ae.String(unix.NFTA_TABLE_NAME, TableName)
+	}))
 	return sendBatch(conn, msgs)
 }
 
-func delRuleMsg(handle uint64) netlink.Message {
+func delChainMsg(name string) netlink.Message {
+	return nftMsg(unix.NFT_MSG_DELCHAIN, unix.NLM_F_NONREC, func(ae *netlink.AttributeEncoder) {
+		ae.String(unix.NFTA_CHAIN_TABLE, TableName)
+		ae.String(unix.NFTA_CHAIN_NAME, name)
+	})
+}
+
+func delRuleMsg(chain string, handle uint64) netlink.Message {
 	return nftMsg(unix.NFT_MSG_DELRULE, 0, func(ae *netlink.AttributeEncoder) {
 		ae.String(unix.NFTA_RULE_TABLE, TableName)
-		ae.String(unix.NFTA_RULE_CHAIN, ChainName)
+		ae.String(unix.NFTA_RULE_CHAIN, chain)
 		ae.Uint64(unix.NFTA_RULE_HANDLE, handle)
 	})
 }

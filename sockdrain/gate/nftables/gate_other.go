@@ -37,3 +37,9 @@ func (*Gate) Armed() (bool, error) { return false, errNotLinux }
 
 // Close does nothing.
 func (*Gate) Close() error { return nil }
+
+// Tied reports false: there is no gate on this OS.
+func (*Gate) Tied() bool { return false }
+
+// WhyUntied reports that nftables needs Linux.
+func (*Gate) WhyUntied() error { return errNotLinux }

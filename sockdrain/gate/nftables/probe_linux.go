@@ -1,10 +1,13 @@
 package nftgate
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 
 	"github.com/google/nftables"
+	"golang.org/x/sys/unix"
 
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
 )
@@ -40,4 +43,40 @@ func probe(netnsFd int) error {
 		return fmt.Errorf("add and delete a reject rule: %w", err)
 	}
 	return nil
+}
+
+// socketMark caches a conclusive answer of haveSocketMark.
+var socketMark struct {
+	sync.Mutex
+	known bool
+	err   error
+}
+
+// haveSocketMark reports whether the kernel has the socket expression with
+// the mark key (nft_socket, Linux 5.1), which a tied gate needs: nil, or
+// why not. It builds the tied chain in a probe table and deletes it in
+// the same batch, as Probe does. Only a missing expression is cached;
+// any other error (a permission, a full batch) is returned and asked
+// again next time.
+func haveSocketMark(conn *nftables.Conn) error {
+	socketMark.Lock()
+	defer socketMark.Unlock()
+	if socketMark.known {
+		return socketMark.err
+	}
+	t := conn.AddTable(&nftables.Table{Name: probeTable, Family: nftables.TableFamilyINet})
+	c := conn.AddChain(chain(t))
+	for _, e := range tiedChainRules() {
+		conn.AddRule(&nftables.Rule{Table: t, Chain: c, Exprs: e})
+	}
+	conn.DelTable(t)
+	err := conn.Flush()
+	if err == nil || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP) {
+		socketMark.known = true
+	}
+	if err != nil {
+		err = fmt.Errorf("nftables socket mark expression: %w", err)
+	}
+	socketMark.err = err
+	return err
 }

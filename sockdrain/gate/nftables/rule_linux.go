@@ -11,11 +11,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TableName and ChainName name the only table and chain the gate makes.
+// TableName and ChainName name the table and base chain the gate makes.
+// TiedChainName names the regular chain that tied rules jump to.
 const (
-	TableName = "sockdrain"
-	ChainName = "input"
+	TableName     = "sockdrain"
+	ChainName     = "input"
+	TiedChainName = "tied"
 )
+
+// SocketMark is the SO_MARK a tied gate puts on the listener's sockets, and
+// the mark its rule refuses SYNs for. Connections accepted from a marked
+// listener inherit it (see the package doc). Its one bit is outside the
+// marks kube-proxy (0x4000, 0x8000), Cilium (0x0f00), Calico (0xffff0000),
+// Tailscale (0xff0000) and Istio (0x539) use.
+const SocketMark = 0x2000
+
+// tiedComment marks the fixed rules of the tied chain.
+const tiedComment = "sockdrain tied"
 
 // ChainPriority is the input chain's priority: mangle (-150). It runs after
 // defragmentation (-400) and conntrack (-200), so every SYN it sees is whole
@@ -92,18 +104,60 @@ func matchFor(ap netip.AddrPort, v6only bool) match {
 	return m
 }
 
-// exprs builds the rule: [nfproto] [daddr] l4proto tcp, dport, flags &
-// (syn|ack) == syn, reject with tcp reset. It is the expression list that
-// `nft add rule inet sockdrain input ip daddr A tcp dport P tcp flags &
-// (syn|ack) == syn reject with tcp reset` compiles to.
+// exprs builds the untied rule: [nfproto] [daddr] l4proto tcp, dport,
+// flags & (syn|ack) == syn, reject with tcp reset. It is the expression
+// list that `nft add rule inet sockdrain input ip daddr A tcp dport P tcp
+// flags & (syn|ack) == syn reject with tcp reset` compiles to.
 func (m match) exprs() []expr.Any {
+	return append(m.synExprs(), reject())
+}
+
+// tiedExprs builds the tied rule: the same match, then jump tied, which
+// decides by the socket the SYN would reach.
+func (m match) tiedExprs() []expr.Any {
+	return append(m.synExprs(), &expr.Verdict{Kind: expr.VerdictJump, Chain: TiedChainName})
+}
+
+func (m match) synExprs() []expr.Any {
 	var e []expr.Any
 	e = append(e, m.familyExprs()...)
 	e = append(e, m.addrExprs()...)
 	e = append(e, metaEq(expr.MetaKeyL4PROTO, []byte{unix.IPPROTO_TCP})...)
 	e = append(e, payloadEq(tcpDportOffset, binary.BigEndian.AppendUint16(nil, m.port))...)
-	e = append(e, pureSYN()...)
-	return append(e, &expr.Reject{Type: unix.NFT_REJECT_TCP_RST})
+	return append(e, pureSYN()...)
+}
+
+func reject() expr.Any { return &expr.Reject{Type: unix.NFT_REJECT_TCP_RST} }
+
+// isTied reports whether r is a tied rule: one that jumps instead of
+// rejecting.
+func isTied(r *nftables.Rule) bool {
+	if len(r.Exprs) == 0 {
+		return false
+	}
+	_, rejects := r.Exprs[len(r.Exprs)-1].(*expr.Reject)
+	return !rejects
+}
+
+// tiedChainRules are the tied chain's rules, in order. The socket
+// expression looks the SYN's socket up as TCP will: an established or
+// TIME_WAIT socket of its 4-tuple, else the listener.
+//
+//	socket mark 0x2000 reject with tcp reset  # a listener we marked
+//	socket mark return                        # any other full socket
+//	socket transparent reject with tcp reset  # TIME_WAIT or request socket
+//
+// "socket mark" does not match TIME_WAIT and request sockets (not full
+// sockets), so they reach the third rule. A SYN that finds no socket
+// matches none, and TCP answers it with a RST itself.
+func tiedChainRules() [][]expr.Any {
+	load := func(k expr.SocketKey) *expr.Socket { return &expr.Socket{Key: k, Register: 1} }
+	mark := binary.NativeEndian.AppendUint32(nil, SocketMark)
+	return [][]expr.Any{
+		{load(expr.SocketKeyMark), &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: mark}, reject()},
+		{load(expr.SocketKeyMark), &expr.Verdict{Kind: expr.VerdictReturn}},
+		{load(expr.SocketKeyTransparent), reject()},
+	}
 }
 
 func (m match) familyExprs() []expr.Any {
@@ -176,4 +230,9 @@ func commentOf(ud []byte) string {
 		ud = ud[2+n:]
 	}
 	return ""
+}
+
+// tiedChain is the regular chain tied rules jump to.
+func tiedChain(t *nftables.Table) *nftables.Chain {
+	return &nftables.Chain{Name: TiedChainName, Table: t}
 }

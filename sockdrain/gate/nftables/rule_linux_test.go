@@ -1,6 +1,7 @@
 package nftgate
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"testing"
 
@@ -94,5 +95,28 @@ func TestComment(t *testing.T) {
 		if got := commentOf(bad); got != "" {
 			t.Errorf("commentOf(%q) = %q, want empty", bad, got)
 		}
+	}
+}
+
+// TestTiedExprs: the tied rule is the untied one with jump tied in place
+// of the reject, and the tied chain is what `nft --debug=netlink` prints
+// for "socket mark 0x2000 reject with tcp reset; socket mark return;
+// socket transparent reject with tcp reset" (the second and third without
+// a comparison, as nft can't say that).
+func TestTiedExprs(t *testing.T) {
+	m := matchFor(netip.MustParseAddrPort("127.0.0.1:8080"), false)
+	untied, tied := m.exprs(), m.tiedExprs()
+	jump := &expr.Verdict{Kind: expr.VerdictJump, Chain: "tied"}
+	if d := cmp.Diff(append(untied[:len(untied)-1:len(untied)-1], jump), tied); d != "" {
+		t.Errorf("tied rule (-want +got):\n%s", d)
+	}
+	mark := binary.NativeEndian.AppendUint32(nil, 0x2000) // the kernel's sk_mark, as is
+	want := [][]expr.Any{
+		{&expr.Socket{Key: expr.SocketKeyMark, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: mark}, &expr.Reject{Type: 1}},
+		{&expr.Socket{Key: expr.SocketKeyMark, Register: 1}, &expr.Verdict{Kind: expr.VerdictReturn}},
+		{&expr.Socket{Key: expr.SocketKeyTransparent, Register: 1}, &expr.Reject{Type: 1}},
+	}
+	if d := cmp.Diff(want, tiedChainRules()); d != "" {
+		t.Errorf("tied chain (-want +got):\n%s", d)
 	}
 }
