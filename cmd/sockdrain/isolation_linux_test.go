@@ -92,4 +92,3 @@ func testRestart(t *testing.T, backend string, refusedUntilResume bool) {
 	requireServed(t, ns, addr)
 	requireSnapshot(t, ns, before)
 }
-
