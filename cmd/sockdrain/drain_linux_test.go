@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/google/nftables"
 
 	"github.com/sockdrain/sockdrain/sockdrain/bpffs"
 	"github.com/sockdrain/sockdrain/sockdrain/netns"
@@ -43,9 +45,37 @@ func snapshot(t *testing.T, ns *netns.NS) kernelState {
 		}
 		id = next
 	}
-	var tables []byte
-	ns.Do(func() error { tables, _ = os.ReadFile("/proc/net/netfilter/nf_tables"); return nil })
-	return kernelState{pins: pins, progs: progs, nft: string(tables)}
+	return kernelState{pins: pins, progs: progs, nft: nftRuleset(t, ns)}
+}
+
+// nftRuleset lists ns's nftables tables, chains and rules, one per line.
+func nftRuleset(t *testing.T, ns *netns.NS) string {
+	t.Helper()
+	c, err := nftables.New(nftables.WithNetNSFd(ns.FD()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseLasting()
+	chains, err := c.ListChains()
+	if err != nil {
+		t.Fatalf("list nftables chains in %s: %v", ns.Path(), err)
+	}
+	tables, err := c.ListTables()
+	if err != nil {
+		t.Fatalf("list nftables tables in %s: %v", ns.Path(), err)
+	}
+	var s strings.Builder
+	for _, tb := range tables {
+		fmt.Fprintf(&s, "table %d %s\n", tb.Family, tb.Name)
+	}
+	for _, ch := range chains {
+		rules, err := c.GetRules(ch.Table, ch)
+		if err != nil {
+			t.Fatalf("list nftables rules in %s: %v", ns.Path(), err)
+		}
+		fmt.Fprintf(&s, "chain %s %s: %d rules\n", ch.Table.Name, ch.Name, len(rules))
+	}
+	return s.String()
 }
 
 // listenMPTCP opens an MPTCP listener in ns, as Go's net.Listen does by

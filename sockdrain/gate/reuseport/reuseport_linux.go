@@ -77,6 +77,11 @@ func (g *Gate) loadPinned() (err error) {
 	if ok, err := bpffs.Exists(pinKey(g.l)); err != nil || !ok {
 		return err
 	}
+	if _, err := os.Stat(filepath.Join(dir, flagPin)); errors.Is(err, os.ErrNotExist) {
+		// The flag is pinned last: this is what an arm killed before it
+		// left, and it never attached. Disarm removes it.
+		return nil
+	}
 	objs := &gateObjects{}
 	if objs.Prog, err = ebpf.LoadPinnedProgram(filepath.Join(dir, progPin), nil); err != nil {
 		return fmt.Errorf("load pinned reuseport program: %w", err)
@@ -148,6 +153,9 @@ func (g *Gate) build() (err error) {
 		return err
 	}
 	defer closeOnError(&err, g.Close)
+	if err := bpffs.Remove(pinKey(g.l)); err != nil { // what a killed arm left
+		return err
+	}
 	dir, err := bpffs.Create(pinKey(g.l))
 	if err != nil {
 		return err

@@ -83,6 +83,9 @@ func (g *Gate) loadPinned() (err error) {
 		return err
 	}
 	dir := bpffs.Path(pinKey(g.l))
+	if !pinned(filepath.Join(dir, linkPin)) {
+		return nil // an arm killed before its last pin: nothing refuses
+	}
 	objs := &gateObjects{} // the pinned link holds the program
 	defer closeOnError(&err, objs.Close)
 	if objs.Config, err = ebpf.LoadPinnedMap(filepath.Join(dir, configPin), nil); err != nil {
@@ -100,6 +103,14 @@ func (g *Gate) loadPinned() (err error) {
 	}
 	g.objs = objs
 	return nil
+}
+
+// pinned reports whether path exists. Each gate pins its link last, so a
+// pin directory without it holds the leftovers of an arm whose process was
+// killed: what it left attached died with it, and Disarm removes the rest.
+func pinned(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, os.ErrNotExist)
 }
 
 // closeOnError calls undo if *err is set when the caller returns.
@@ -137,6 +148,9 @@ func (g *Gate) build() (err error) {
 		return err
 	}
 	if err := g.attach(); err != nil {
+		return err
+	}
+	if err := bpffs.Remove(pinKey(g.l)); err != nil { // what a killed arm left
 		return err
 	}
 	dir, err := bpffs.Create(pinKey(g.l))

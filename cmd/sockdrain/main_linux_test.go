@@ -1,0 +1,23 @@
+package main
+
+import (
+	"os"
+	"testing"
+
+	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+)
+
+// runAsCLI, set in the environment, makes the test binary run the CLI's
+// main instead of the tests: the kill tests need the CLI as a process of
+// its own, built from the same code.
+const runAsCLI = "SOCKDRAIN_TEST_RUN_AS_CLI"
+
+// TestMain runs the CLI when asked to, and otherwise the tests, failing
+// the run if they leave file descriptors open.
+func TestMain(m *testing.M) {
+	if os.Getenv(runAsCLI) == "1" {
+		main()
+		return
+	}
+	os.Exit(nstest.CheckLeaks(m))
+}
