@@ -52,13 +52,12 @@ func testIsolation(t *testing.T, backend string) {
 // that stops would, and opens a new one on the same address: the restarted
 // server's fate under the gate left armed, then after resume.
 //
-// reuseport and sklookup die with the drained socket, so the new listener
-// accepts at once. The nftables rule matches the address, not the socket:
-// it refuses the restarted server until resume. That breaks issue 5's
-// "a server restarted after a drain is never blocked"; the drain warns
-// about it, and this test pins the behaviour down until it is decided.
+// reuseport and sklookup die with the drained socket, and the nftables
+// rule is tied to the drained socket's mark, so the new listener accepts
+// at once. An untied nftables rule (no socket, or a socket with a mark of
+// its own) would refuse it until resume; the drain warns when it is so.
 func TestServerRestartedAfterDrain(t *testing.T) {
-	for backend, refusedUntilResume := range map[string]bool{"reuseport": false, "sklookup": false, "nftables": true} {
+	for backend, refusedUntilResume := range map[string]bool{"reuseport": false, "sklookup": false, "nftables": false} {
 		t.Run(backend, func(t *testing.T) { testRestart(t, backend, refusedUntilResume) })
 	}
 }
