@@ -3,6 +3,7 @@ package sockdrain
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
@@ -104,6 +105,9 @@ func choose(order []backend, want string, ls []gate.Listener) (gates, backend, s
 // the listener is at fault (ErrInvalid) or the kernel (ErrNotSupported).
 func openAll(b backend, ls []gate.Listener) (gates, error) {
 	if err := b.probe(); err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, fmt.Errorf("%s gate: not permitted: run as root with CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN: %w", b.name, err)
+		}
 		return nil, fmt.Errorf("%w: %w", ErrNotSupported, err)
 	}
 	var gs gates

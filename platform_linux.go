@@ -89,11 +89,20 @@ func openSource(nsPath string) (source, error) {
 		return nil, err
 	}
 	defer ns.Close()
-	conn, err := inetdiag.Dial(ns.FD())
+	conn, err := inetdiag.Dial(dialFD(ns))
 	if err != nil {
 		return nil, err
 	}
 	return &inetDiagSource{conn: conn, nsPath: nsPath}, nil
+}
+
+// dialFD is the namespace to open a netlink socket in: -1, for none, when
+// it is our own, so observing needs no CAP_SYS_ADMIN there.
+func dialFD(ns *netns.NS) int {
+	if ns.Own() {
+		return -1
+	}
+	return ns.FD()
 }
 
 func openNamespace(path string) (namespace, error) {
@@ -132,7 +141,7 @@ func (s *inetDiagSource) watchDestroyed(port uint16) (<-chan struct{}, func(), e
 		return nil, nil, err
 	}
 	defer ns.Close()
-	d, err := inetdiag.SubscribeDestroyed(ns.FD(), port)
+	d, err := inetdiag.SubscribeDestroyed(dialFD(ns), port)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -54,6 +54,19 @@ func (ns *NS) Inode() (uint64, error) {
 	return st.Ino, nil
 }
 
+// Own reports whether ns is the namespace the process runs in. Entering
+// it would change nothing, yet setns(2) would need CAP_SYS_ADMIN.
+func (ns *NS) Own() bool {
+	if ns.path == "" {
+		return true
+	}
+	var self, st unix.Stat_t
+	if unix.Stat("/proc/self/ns/net", &self) != nil || unix.Fstat(ns.FD(), &st) != nil {
+		return false
+	}
+	return self.Dev == st.Dev && self.Ino == st.Ino
+}
+
 // Path is the path ns was opened from; empty for the caller's namespace.
 func (ns *NS) Path() string { return ns.path }
 
@@ -64,7 +77,7 @@ func (ns *NS) Close() error { return ns.f.Close() }
 // to ns for their whole life. fn must not start goroutines that expect to be
 // in ns.
 func (ns *NS) Do(fn func() error) error {
-	if ns.path == "" {
+	if ns.Own() {
 		return fn()
 	}
 	runtime.LockOSThread()
