@@ -97,6 +97,10 @@ func newEngine(t Target, opts Options) (*engine, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := s.hold(opts.Sockets); err != nil {
+		s.close()
+		return nil, nil, err
+	}
 	gs, b, why, err := choose(autoOrder(s.ns), opts.Backend, s.gls)
 	if err != nil {
 		s.close()
