@@ -97,26 +97,32 @@ func runServer(ctx context.Context, e env, cfg runConfig) error {
 	if err != nil {
 		return err
 	}
-	defer closeFiles(files)
 	self, err := os.Executable()
 	if err != nil {
+		closeFiles(files)
 		return fmt.Errorf("find sockdrain's own executable: %w", err)
 	}
 	r := newRunner(files)
 	srv, err := control.Listen(cfg.control, r.drain, exitCode)
-	if errors.Is(err, control.ErrInUse) {
-		return inputError{err}
-	}
 	if err != nil {
+		closeFiles(files)
+		if errors.Is(err, control.ErrInUse) {
+			return inputError{err}
+		}
 		return err
 	}
 	ctx = context.WithoutCancel(ctx) // signals go to the server, not to us
 	go srv.Serve(ctx)
-	defer srv.Close()
 	cmd := listenfd.Command(self, files, cfg.name, cfg.path, cfg.argv)
 	fmt.Fprintf(e.stderr, "sockdrain run: serving %s to %s; drain with: sockdrain drain --control %s\n",
 		fileNames(files), cfg.argv[0], cfg.control)
-	return r.supervise(cmd)
+	err = r.supervise(cmd)
+	srv.Close()
+	closeFiles(files)
+	if rerr := r.resumeDrained(ctx); rerr != nil {
+		fmt.Fprintf(e.stderr, "sockdrain run: %s\n", oneLine(rerr))
+	}
+	return err
 }
 
 func fileNames(files []*os.File) string {

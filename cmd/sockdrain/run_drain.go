@@ -56,6 +56,8 @@ type runner struct {
 	// exited ends when the server exits; serverExited ends it.
 	exited       context.Context
 	serverExited context.CancelFunc
+	// drained are the targets whose gates a drain left armed.
+	drained []sockdrain.Target
 }
 
 func newRunner(files []*os.File) *runner {
@@ -79,8 +81,26 @@ func (r *runner) drain(ctx context.Context, req control.Request, report func(soc
 	defer cancel(nil)
 	stop := context.AfterFunc(r.exited, func() { cancel(errServerExited) })
 	defer stop()
-	return sockdrain.Drain(ctx, t, sockdrain.Options{Backend: req.Backend, Timeout: req.Timeout, Stall: req.Stall,
+	rep, err := sockdrain.Drain(ctx, t, sockdrain.Options{Backend: req.Backend, Timeout: req.Timeout, Stall: req.Stall,
 		NoVerify: req.NoVerify, KeepGate: req.KeepGate, OnReport: report, Sockets: r.files})
+	if err == nil || req.KeepGate {
+		r.drained = append(r.drained, t)
+	}
+	return rep, err
+}
+
+// resumeDrained opens the gates drains left armed, once the server and
+// its sockets are gone: nothing listens there any more, and a gate left
+// behind would refuse the port's next server.
+func (r *runner) resumeDrained(ctx context.Context) error {
+	r.busy.Lock()
+	defer r.busy.Unlock()
+	var errs []error
+	for _, t := range r.drained {
+		_, err := sockdrain.Resume(ctx, t)
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // target is what req names, which must be among the owned sockets: by
