@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -47,7 +48,7 @@ func TestRunDrainsUnderLoad(t *testing.T) {
 	}
 	p.signal(t, syscall.SIGTERM)
 	if code := p.wait(t); code != 0 {
-		t.Errorf("run exited %d, want the server's 0; stderr: %s", code, p.stderr)
+		t.Errorf("run exited %d, want the server's 0; stderr: %s", code, p.stderrText())
 	}
 	assertGone(t, ctl)
 	if after := snapshot(t, ns); !reflect.DeepEqual(before, after) {
@@ -100,10 +101,10 @@ func TestRunPassesSocketsSignalsAndStatus(t *testing.T) {
 	}
 	p.signal(t, syscall.SIGTERM)
 	if code := p.wait(t); code != 3 {
-		t.Errorf("run exited %d, want the server's status 3; stderr: %s", code, p.stderr)
+		t.Errorf("run exited %d, want the server's status 3; stderr: %s", code, p.stderrText())
 	}
-	if !strings.Contains(p.stderr.String(), "exited with status 3") {
-		t.Errorf("stderr %q does not say the server exited with 3", p.stderr)
+	if !strings.Contains(p.stderrText(), "exited with status 3") {
+		t.Errorf("stderr %q does not say the server exited with 3", p.stderrText())
 	}
 	assertGone(t, ctl)
 }
@@ -115,7 +116,7 @@ func TestRunExitsWithServersSignal(t *testing.T) {
 	p.waitLine(t, "ready")
 	p.signal(t, syscall.SIGINT) // the server dies of it
 	if code := p.wait(t); code != 128+int(syscall.SIGINT) {
-		t.Errorf("run exited %d, want %d; stderr: %s", code, 128+int(syscall.SIGINT), p.stderr)
+		t.Errorf("run exited %d, want %d; stderr: %s", code, 128+int(syscall.SIGINT), p.stderrText())
 	}
 }
 
@@ -138,7 +139,7 @@ func TestRunBadInput(t *testing.T) {
 	} {
 		p := startRun(t, ns, tc.args...)
 		code := p.wait(t)
-		msg := strings.TrimSpace(p.stderr.String())
+		msg := strings.TrimSpace(p.stderrText())
 		if code != 2 || !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
 			t.Errorf("run %q: exit %d, stderr %q; want 2 and one line with %q", tc.args, code, msg, tc.want)
 		}
@@ -149,4 +150,57 @@ func TestRunBadInput(t *testing.T) {
 		c.Close()
 		t.Error("a failed run left a listener on 127.0.0.1:8080")
 	}
+}
+
+// TestRunControlRefusesNonRoot has a user who is not root ask for a drain:
+// the 0700 directory stops it, and with the directory and socket opened
+// up, the peer credentials check does.
+func TestRunControlRefusesNonRoot(t *testing.T) {
+	ns := nstest.New(t)
+	bin := copyForNobody(t)
+	ctl := filepath.Join(filepath.Dir(bin), "ctl", "x.sock")
+	p := startRun(t, ns, "--listen", "127.0.0.1:8080", "--control", ctl, "--", os.Args[0], childArg, "0")
+	p.waitLine(t, "ready")
+	nobody := func() (string, int) {
+		cmd := exec.Command(bin, "drain", "--control", ctl, "--timeout", "5s")
+		cmd.Env = append(os.Environ(), envTestCLI+"=1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, _ := cmd.CombinedOutput()
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	if out, code := nobody(); code != exitUnsupported || !strings.Contains(out, "permission denied") {
+		t.Errorf("uid 65534 through a 0700 directory: exit %d, %q; want %d, permission denied", code, out, exitUnsupported)
+	}
+	for p, mode := range map[string]os.FileMode{filepath.Dir(ctl): 0o755, ctl: 0o666} {
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, code := nobody(); code != exitUnsupported || !strings.Contains(out, "only root") {
+		t.Errorf("uid 65534 on an open socket: exit %d, %q; want %d, only root", code, out, exitUnsupported)
+	}
+	if reps, code := drainThrough(t, ctl, "--json", "--timeout", "5s"); code != 0 || reps[len(reps)-1].Phase != sockdrain.Drained {
+		t.Errorf("root after the refusals: exit %d, %+v", code, reps)
+	}
+}
+
+// copyForNobody copies the test binary where uid 65534 can run it.
+func copyForNobody(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "sockdrain-nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	b, err := os.ReadFile(os.Args[0])
+	if err == nil {
+		err = os.Chmod(dir, 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, "sockdrain"), b, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "sockdrain")
 }

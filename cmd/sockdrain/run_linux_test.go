@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -116,7 +115,7 @@ func serveHTTP(ln net.Listener) {
 type runProc struct {
 	cmd    *exec.Cmd
 	lines  chan string
-	stderr *bytes.Buffer
+	stderr *os.File // a file, so Wait does not wait for a server holding it
 	done   chan struct{}
 	code   int
 	child  int // the server's pid, once it said ready
@@ -134,7 +133,11 @@ func sockdrainCmd(args ...string) *exec.Cmd {
 func startRun(t *testing.T, ns *netns.NS, args ...string) *runProc {
 	t.Helper()
 	p := &runProc{cmd: sockdrainCmd(append([]string{"run"}, args...)...), lines: make(chan string, 100),
-		stderr: &bytes.Buffer{}, done: make(chan struct{})}
+		done: make(chan struct{})}
+	var err error
+	if p.stderr, err = os.CreateTemp(t.TempDir(), "stderr"); err != nil {
+		t.Fatal(err)
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -159,11 +162,12 @@ func startRun(t *testing.T, ns *netns.NS, args ...string) *runProc {
 		close(p.done)
 	}()
 	t.Cleanup(func() {
-		p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.done
 		if p.child != 0 {
 			syscall.Kill(p.child, syscall.SIGKILL)
 		}
+		p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.done
+		p.stderr.Close()
 	})
 	return p
 }
@@ -185,7 +189,7 @@ func (p *runProc) waitLine(t *testing.T, prefix string) string {
 		case <-done: // what it printed before exiting may still be in the pipe
 			done, timeout = nil, time.After(time.Second)
 		case <-timeout:
-			t.Fatalf("no line %q from the server; run exited: %v, code %d, stderr: %s", prefix, done == nil, p.code, p.stderr)
+			t.Fatalf("no line %q from the server; run exited: %v, code %d, stderr: %s", prefix, done == nil, p.code, p.stderrText())
 		}
 	}
 }
@@ -197,9 +201,15 @@ func (p *runProc) wait(t *testing.T) int {
 	case <-p.done:
 		return p.code
 	case <-time.After(10 * time.Second):
-		t.Fatalf("sockdrain run did not exit in 10s; stderr: %s", p.stderr)
+		t.Fatalf("sockdrain run did not exit in 10s; stderr: %s", p.stderrText())
 	}
 	return -1
+}
+
+// stderrText is what run wrote to stderr so far.
+func (p *runProc) stderrText() string {
+	b, _ := os.ReadFile(p.stderr.Name())
+	return string(b)
 }
 
 func (p *runProc) signal(t *testing.T, sig syscall.Signal) {

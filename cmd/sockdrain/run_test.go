@@ -50,8 +50,8 @@ func TestChildStatus(t *testing.T) {
 func TestCarriedExitCode(t *testing.T) {
 	for err, want := range map[error]int{
 		&control.RemoteError{Exit: 7, Message: "busy"}: 7,
-		errServerExited: exitServerExited,
-		errBusy:         exitBusy,
+		errServerExited:               exitServerExited,
+		errBusy:                       exitBusy,
 		&control.RemoteError{Exit: 3}: exitTimeout,
 	} {
 		if got := exitCode(err); got != want {
