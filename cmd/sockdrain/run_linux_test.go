@@ -161,14 +161,7 @@ func startRun(t *testing.T, ns *netns.NS, args ...string) *runProc {
 		p.code = p.cmd.ProcessState.ExitCode()
 		close(p.done)
 	}()
-	t.Cleanup(func() {
-		if p.child != 0 {
-			syscall.Kill(p.child, syscall.SIGKILL)
-		}
-		p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.done
-		p.stderr.Close()
-	})
+	t.Cleanup(func() { p.stop() })
 	return p
 }
 
@@ -204,6 +197,23 @@ func (p *runProc) wait(t *testing.T) int {
 		t.Fatalf("sockdrain run did not exit in 10s; stderr: %s", p.stderrText())
 	}
 	return -1
+}
+
+// stop ends run as a person would, with SIGTERM, so that it resumes the
+// gates its drains left; after five seconds it kills the server and run.
+func (p *runProc) stop() {
+	defer p.stderr.Close()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return
+	case <-time.After(5 * time.Second):
+	}
+	if p.child != 0 {
+		syscall.Kill(p.child, syscall.SIGKILL)
+	}
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
 }
 
 // stderrText is what run wrote to stderr so far.

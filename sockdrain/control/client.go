@@ -30,10 +30,14 @@ func Drain(ctx context.Context, path string, req Request, onReport func(sockdrai
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
-	if err := json.NewEncoder(c).Encode(req); err != nil {
-		return sockdrain.Report{}, fmt.Errorf("send drain request to %s: %w", path, err)
-	}
+	// A server that refuses this peer answers before reading the
+	// request, and may have closed already: its answer says more than
+	// the failed write.
+	werr := json.NewEncoder(c).Encode(req)
 	res, err := receive(c, onReport)
+	if err != nil && werr != nil {
+		return sockdrain.Report{}, fmt.Errorf("send drain request to %s: %w", path, werr)
+	}
 	if ctx.Err() != nil {
 		return res.Report, context.Cause(ctx)
 	}
