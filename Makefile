@@ -32,6 +32,7 @@ lint:
 	GOOS=freebsd $(GO) build ./...
 	d=$$(mktemp -d) && for p in $$(GOOS=freebsd $(GO) list -e -f '{{if or .GoFiles .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./...); do \
 		GOOS=freebsd $(GO) test -c -o $$d/$$(echo $$p | tr / _).test $$p || exit 1; done; rm -rf $$d
+	d=$$(mktemp -d) && for p in $$(GOOS=freebsd $(GO) list -tags freebsdkernel -e -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./...); do GOOS=freebsd $(GO) test -tags freebsdkernel -c -o $$d/$$(echo $$p | tr / _).test $$p || exit 1; done; rm -rf $$d
 
 ## fuzz: a short pass over every fuzz target.
 fuzz:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
@@ -48,6 +49,10 @@ type Options struct {
 	KeepGate bool
 	// OnReport, if set, receives every Report as it happens.
 	OnReport func(Report)
+	// Sockets, if set, are listening sockets the caller holds, such as
+	// those `sockdrain run` made. Gates that act on a socket use
+	// duplicates of these instead of taking sockets from other processes.
+	Sockets []*os.File
 }
 
 // Event says why a Report was made.

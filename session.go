@@ -113,6 +113,9 @@ func newEngine(t Target, opts Options) (_ *engine, _ func(), err error) {
 		}
 	}()
 	cleanup = append(cleanup, s.close)
+	if err := s.hold(opts.Sockets); err != nil {
+		return nil, nil, err
+	}
 	lock, err := s.lock(t.Port)
 	if err != nil {
 		return nil, nil, err

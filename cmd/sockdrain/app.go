@@ -50,7 +50,7 @@ func newApp(e env) *cli.App {
 		OnUsageError:          usageError,
 		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitCodesHelp,
 		Commands: []*cli.Command{statusCommand(e), drainCommand(e), resumeCommand(e), probeCommand(e),
-			demoCommand(e)},
+			demoCommand(e), runCommand(e)},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return badInput("unknown command %q; see sockdrain --help", c.Args().First())
@@ -90,6 +90,9 @@ func badInput(format string, args ...any) error {
 
 // exitCode maps an error to the documented exit codes.
 func exitCode(err error) int {
+	if code, ok := carriedExitCode(err); ok {
+		return code
+	}
 	switch {
 	case err == nil:
 		return exitOK

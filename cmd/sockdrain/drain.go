@@ -16,6 +16,7 @@ func drainCommand(e env) *cli.Command {
 		Name:  "drain",
 		Usage: "refuse new connections to a listener and wait until it has nothing left to serve",
 		UsageText: "sockdrain drain --listen HOST:PORT | --port PORT [--netns PATH] [--pid PID] [--backend auto]\n" +
+			"                [--control NAME|PATH] (drain the sockets a `sockdrain run` owns)\n" +
 			"                [--timeout 30s] [--stall 5s] [--no-verify] [--keep-gate] [--json]",
 		Description: "Phases: gated, backlog_empty, connections_closed, flushed, drained. On success the gate\n" +
 			"stays armed after sockdrain exits, until `sockdrain resume` (or, for reuseport and sklookup,\n" +
@@ -29,8 +30,12 @@ func drainCommand(e env) *cli.Command {
 			&cli.BoolFlag{Name: "no-verify", Usage: "skip the probe connection that checks the gate refuses"},
 			&cli.BoolFlag{Name: "keep-gate", Usage: "leave the gate armed when the drain fails, times out or is interrupted"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON lines: phase changes, counts, and a final line"},
+			&cli.StringFlag{Name: "control", Usage: "have the `sockdrain run` on control socket `NAME|PATH` drain its own sockets"},
 		),
 		Action: func(c *cli.Context) error {
+			if c.IsSet("control") {
+				return drainControl(c, e)
+			}
 			t, err := parseTarget(c)
 			if err != nil {
 				return err

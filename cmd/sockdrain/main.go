@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/sockdrain/sockdrain/sockdrain/listenfd"
 )
 
 // env is everything the CLI takes from the process, so tests can run it
@@ -27,6 +29,7 @@ type signalError struct{ sig syscall.Signal }
 func (e signalError) Error() string { return fmt.Sprintf("interrupted by %s", e.sig) }
 
 func main() {
+	listenfd.RunShim() // as `sockdrain run`'s shim, becomes the server
 	ctx, cancel := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)

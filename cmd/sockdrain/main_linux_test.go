@@ -4,6 +4,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/sockdrain/sockdrain/sockdrain/listenfd"
 	"github.com/sockdrain/sockdrain/sockdrain/nstest"
 )
 
@@ -12,9 +13,15 @@ import (
 // its own, built from the same code.
 const runAsCLI = "SOCKDRAIN_TEST_RUN_AS_CLI"
 
-// TestMain runs the CLI when asked to, and otherwise the tests, failing
-// the run if they leave file descriptors open.
+// TestMain runs, in this order: `sockdrain run`'s shim when run started
+// it; the test server on LISTEN_FDS when the first argument is childArg;
+// the CLI when asked to; and otherwise the tests, failing the run if they
+// leave file descriptors open.
 func TestMain(m *testing.M) {
+	listenfd.RunShim()
+	if len(os.Args) > 2 && os.Args[1] == childArg {
+		os.Exit(childServer(os.Args[2]))
+	}
 	if os.Getenv(runAsCLI) == "1" {
 		main()
 		return

@@ -1,0 +1,124 @@
+// Package control is how `sockdrain drain` asks a `sockdrain run` process
+// to drain the listening sockets it owns: a unix stream socket, one JSON
+// request line from the client, then JSON lines back, one per Report as
+// the drain makes it and a final one with the result.
+//
+// Only root may use it. The socket is made 0600 in a directory sockdrain
+// makes 0700 (DefaultDir), and the server checks each peer's credentials
+// (SO_PEERCRED on Linux, LOCAL_PEERCRED on FreeBSD) and refuses any uid
+// but 0 before it reads a byte.
+//
+// If the client goes away mid-drain, the server cancels the drain, which
+// then rolls its gate back unless the request said KeepGate.
+package control
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/sockdrain/sockdrain"
+)
+
+// DefaultDir is where `sockdrain run` makes its control sockets.
+const DefaultDir = "/run/sockdrain"
+
+// Path is the control socket of name: name itself when it holds a '/',
+// else DefaultDir/name.sock.
+func Path(name string) string {
+	if filepath.Base(name) != name {
+		return name
+	}
+	return filepath.Join(DefaultDir, name+".sock")
+}
+
+// Request asks the server to drain. The fields mirror `sockdrain drain`'s
+// flags.
+type Request struct {
+	// Listen (HOST:PORT) or Port picks among the server's sockets; both
+	// empty means all of them, when they share one port.
+	Listen   string        `json:"listen,omitempty"`
+	Port     string        `json:"port,omitempty"`
+	Backend  string        `json:"backend,omitempty"`
+	Timeout  time.Duration `json:"timeout,omitempty"`
+	Stall    time.Duration `json:"stall,omitempty"`
+	NoVerify bool          `json:"no_verify,omitempty"`
+	KeepGate bool          `json:"keep_gate,omitempty"`
+}
+
+// message is one line from server to client: a Report as it happens, or
+// the final Result.
+type message struct {
+	Report *sockdrain.Report `json:"report,omitempty"`
+	Result *Result           `json:"result,omitempty"`
+}
+
+// Result ends a drain.
+type Result struct {
+	Report sockdrain.Report `json:"final"`
+	// Exit is the exit code `sockdrain drain` documents for the outcome.
+	Exit int `json:"exit"`
+	// Error says what went wrong; empty on success.
+	Error string `json:"error,omitempty"`
+}
+
+// RemoteError is a drain that failed in the server. It matches the
+// sockdrain error its exit code stands for, and carries the code itself
+// for those no error stands for.
+type RemoteError struct {
+	Exit    int
+	Message string
+}
+
+func (e *RemoteError) Error() string { return e.Message }
+
+// Is matches the sockdrain error e's exit code stands for.
+func (e *RemoteError) Is(target error) bool {
+	sentinels := map[int]error{2: sockdrain.ErrInvalid, 3: sockdrain.ErrTimeout,
+		4: sockdrain.ErrNotSupported, 5: sockdrain.ErrListenerClosed}
+	s, ok := sentinels[e.Exit]
+	return ok && s == target
+}
+
+// errNotRoot is what a peer that is not root is told.
+var errNotRoot = errors.New("only root may use this control socket")
+
+// decodeMessage reads one line. Report.Elapsed goes over the wire as
+// seconds, which sockdrain.Duration does not parse back, so it is read
+// here.
+func decodeMessage(line []byte) (message, error) {
+	var wire struct {
+		Report *wireReport `json:"report"`
+		Result *struct {
+			Final wireReport `json:"final"`
+			Exit  int        `json:"exit"`
+			Error string     `json:"error"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(line, &wire); err != nil {
+		return message{}, fmt.Errorf("decode control message: %w", err)
+	}
+	var m message
+	if wire.Report != nil {
+		r := wire.Report.report()
+		m.Report = &r
+	}
+	if wire.Result != nil {
+		m.Result = &Result{Report: wire.Result.Final.report(), Exit: wire.Result.Exit, Error: wire.Result.Error}
+	}
+	return m, nil
+}
+
+// wireReport is a Report whose elapsed seconds shadow Report.Elapsed.
+type wireReport struct {
+	sockdrain.Report
+	Elapsed float64 `json:"elapsed"`
+}
+
+func (w wireReport) report() sockdrain.Report {
+	r := w.Report
+	r.Elapsed = sockdrain.Duration(time.Duration(w.Elapsed * float64(time.Second)).Round(time.Millisecond))
+	return r
+}

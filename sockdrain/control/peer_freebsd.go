@@ -1,0 +1,23 @@
+package control
+
+import (
+	"net"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// peerUID is the effective uid of the process that connected c, from
+// LOCAL_PEERCRED.
+func peerUID(c *net.UnixConn) (int, error) {
+	uid := -1
+	err := control(c, func(fd int) error {
+		cred, err := unix.GetsockoptXucred(fd, unix.SOL_LOCAL, unix.LOCAL_PEERCRED)
+		if err != nil {
+			return os.NewSyscallError("getsockopt LOCAL_PEERCRED", err)
+		}
+		uid = int(cred.Uid)
+		return nil
+	})
+	return uid, err
+}
