@@ -47,7 +47,7 @@ bench: build
 	@command -v nginx >/dev/null || { $(APT_GET) update -qq && $(APT_GET) install -y -qq nginx-light || $(APT_GET) install -y -qq nginx; }
 	@command -v ss >/dev/null || $(APT_GET) install -y -qq iproute2
 	$(GO) build -o bin/sockdrain-bench ./cmd/sockdrain-bench
-	bin/sockdrain-bench -sockdrain $(BIN) -lock $(BENCH_LOCK) -out BENCHMARKS.md $(BENCH_ARGS)
+	bin/sockdrain-bench -sockdrain $(BIN) -lock $(BENCH_LOCK) -rev "$$(git describe --always --dirty)" -out BENCHMARKS.md $(BENCH_ARGS)
 
 ## demo: the main job on a built-in server in a private netns (root).
 demo: build

@@ -27,6 +27,7 @@ type config struct {
 	stops     int           // stops per loss cell
 	sections  string        // which tables to run: a subset of "12345"
 	drainWait time.Duration // how long the CPU-measured drain waits
+	revision  string        // what the report says was measured
 }
 
 func parseFlags(args []string) (config, error) {
@@ -37,6 +38,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.lock, "lock", "/tmp/sockdrain-kernel.lock", "`file` to flock around each piece of kernel work (empty: none)")
 	fs.IntVar(&c.stops, "stops", 10, "stops per loss cell")
 	fs.StringVar(&c.sections, "tables", "12345", "which tables to run")
+	fs.StringVar(&c.revision, "rev", "", "the sockdrain `revision` measured, for the report (default: from the build info)")
 	fs.DurationVar(&c.drainWait, "drain-wait", 60*time.Second, "how long the CPU-measured drain waits on long-lived connections")
 	if err := fs.Parse(args); err != nil {
 		return c, err

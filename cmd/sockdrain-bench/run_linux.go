@@ -68,7 +68,11 @@ func writeReport(cfg config, start time.Time, took time.Duration, tables []*benc
 		"Every figure is a median with its spread and N from this one run; comparisons are ratios of rounds interleaved in it. "+
 		"Everything ran over loopback in network namespaces the bench created.\n\n",
 		strings.Join(os.Args, " "), start.UTC().Format(time.RFC3339), took.Round(time.Second))
-	b.WriteString(benchmark.ThisMachine().Markdown())
+	m := benchmark.ThisMachine()
+	if cfg.revision != "" {
+		m.Revision = cfg.revision
+	}
+	b.WriteString(m.Markdown())
 	fmt.Fprintf(&b, "- nginx: %s\n- iproute2: %s\n\n", toolVersion("nginx", "-v"), toolVersion("ss", "-V"))
 	for _, t := range tables {
 		if err := t.WriteMarkdown(&b); err != nil {
