@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -43,7 +44,11 @@ func sysctl(name, value string) error {
 
 // kernelLock serializes kernel work with the other users of this machine's
 // BPF and nftables state (their tests check host-wide state).
-type kernelLock struct{ path string }
+// Waiting for it ends when ctx does.
+type kernelLock struct {
+	ctx  context.Context
+	path string
+}
 
 // hold runs fn with the lock held; with no path, just runs fn.
 func (k kernelLock) hold(fn func() error) error {
@@ -56,14 +61,32 @@ func (k kernelLock) hold(fn func() error) error {
 	}
 	defer f.Close()
 	start := time.Now()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		return fmt.Errorf("lock %s: %w", k.path, os.NewSyscallError("flock", err))
+	if err := k.wait(f); err != nil {
+		return err
 	}
 	if w := time.Since(start); w > time.Second {
 		progress("waited %s for %s", w.Round(time.Second), k.path)
 	}
 	defer unix.Flock(int(f.Fd()), unix.LOCK_UN)
 	return fn()
+}
+
+// wait takes the lock on f, polling, until ctx ends.
+func (k kernelLock) wait(f *os.File) error {
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return nil
+		}
+		if err != unix.EWOULDBLOCK {
+			return fmt.Errorf("lock %s: %w", k.path, os.NewSyscallError("flock", err))
+		}
+		select {
+		case <-k.ctx.Done():
+			return fmt.Errorf("wait for lock %s: %w", k.path, context.Cause(k.ctx))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // progress prints one line of progress to stderr.

@@ -139,7 +139,8 @@ type lossCell struct {
 // runLoss runs n rounds; each round stops once per strategy and level, in
 // a rotated order, so every cell sees the same drift of the machine.
 func runLoss(ctx context.Context, lock kernelLock, n int) (*benchmark.Table, error) {
-	max, err := measureMax(ctx)
+	var max float64
+	err := lock.hold(func() (err error) { max, err = measureMax(ctx); return err })
 	if err != nil {
 		return nil, fmt.Errorf("measure the most load: %w", err)
 	}

@@ -48,7 +48,7 @@ func run(cfg config) error {
 			continue
 		}
 		progress("table %s: start", s.id)
-		t, err := s.run(ctx, cfg, kernelLock{cfg.lock})
+		t, err := s.run(ctx, cfg, kernelLock{ctx, cfg.lock})
 		if err != nil {
 			// Keep the other tables; the report says what failed.
 			err = fmt.Errorf("table %s: %w", s.id, err)
