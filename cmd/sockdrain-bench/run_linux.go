@@ -48,7 +48,13 @@ func run(cfg config) error {
 			continue
 		}
 		progress("table %s: start", s.id)
-		t, err := s.run(ctx, cfg, kernelLock{ctx, cfg.lock})
+		// One hold per table (each takes a few minutes): finer holds
+		// starve behind other users of the lock.
+		var t *benchmark.Table
+		err := kernelLock{ctx, cfg.lock}.hold(func() (err error) {
+			t, err = s.run(ctx, cfg, kernelLock{ctx, ""})
+			return err
+		})
 		if err != nil {
 			// Keep the other tables; the report says what failed.
 			err = fmt.Errorf("table %s: %w", s.id, err)
