@@ -1,0 +1,64 @@
+// Command sockdrain-bench measures sockdrain against the usual ways to stop
+// a server and writes the figures as Markdown (BENCHMARKS.md, by `make
+// bench`). It needs Linux and root: everything runs in network namespaces
+// it creates and removes, over loopback.
+//
+// Tables: loss per stop under load, time to refuse, gate overhead, observer
+// scaling, and drained-detection latency. Each figure is a median with its
+// spread and N; comparisons are ratios from rounds interleaved in one run.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+)
+
+// holderCommand, as the first argument, makes the bench a child that
+// holds connected sockets for its parent (see holder_linux.go).
+const holderCommand = "hold-pairs"
+
+// config is the bench's command line.
+type config struct {
+	out       string        // Markdown file to write
+	cli       string        // the built sockdrain binary
+	lock      string        // file to flock around kernel work; empty: none
+	stops     int           // stops per loss cell
+	sections  string        // which tables to run: a subset of "12345"
+	drainWait time.Duration // how long the CPU-measured drain waits
+	revision  string        // what the report says was measured
+}
+
+func parseFlags(args []string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("sockdrain-bench", flag.ContinueOnError)
+	fs.StringVar(&c.out, "out", "BENCHMARKS.md", "Markdown `file` to write")
+	fs.StringVar(&c.cli, "sockdrain", "bin/sockdrain", "the built sockdrain `binary`")
+	fs.StringVar(&c.lock, "lock", "/tmp/sockdrain-kernel.lock", "`file` to flock around each piece of kernel work (empty: none)")
+	fs.IntVar(&c.stops, "stops", 10, "stops per loss cell")
+	fs.StringVar(&c.sections, "tables", "12345", "which tables to run")
+	fs.StringVar(&c.revision, "rev", "", "the sockdrain `revision` measured, for the report (default: from the build info)")
+	fs.DurationVar(&c.drainWait, "drain-wait", 60*time.Second, "how long the CPU-measured drain waits on long-lived connections")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if c.stops < 1 || c.drainWait <= 0 {
+		return c, fmt.Errorf("-stops must be at least 1 and -drain-wait positive")
+	}
+	return c, nil
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == holderCommand {
+		os.Exit(runHolder(os.Args[2:]))
+	}
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		os.Exit(2)
+	}
+	if err := run(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "sockdrain-bench:", err)
+		os.Exit(1)
+	}
+}
