@@ -24,7 +24,7 @@ type NS struct {
 func Open(path string) (*NS, error) {
 	name := path
 	if name == "" {
-		name = "/proc/self/ns/net"
+		name = "/proc/thread-self/ns/net"
 	}
 	f, err := os.Open(name)
 	if err != nil {
@@ -54,17 +54,27 @@ func (ns *NS) Inode() (uint64, error) {
 	return st.Ino, nil
 }
 
+// own is the namespace the process started in, read before any thread
+// could enter another: /proc/self/ns/net later names the namespace of the
+// main thread, which ns.Do may have moved for a while.
+var own = func() (st unix.Stat_t) {
+	if unix.Stat("/proc/thread-self/ns/net", &st) != nil {
+		st.Ino = 0 // unknown: no namespace is taken for our own
+	}
+	return st
+}()
+
 // Own reports whether ns is the namespace the process runs in. Entering
 // it would change nothing, yet setns(2) would need CAP_SYS_ADMIN.
 func (ns *NS) Own() bool {
 	if ns.path == "" {
 		return true
 	}
-	var self, st unix.Stat_t
-	if unix.Stat("/proc/self/ns/net", &self) != nil || unix.Fstat(ns.FD(), &st) != nil {
+	var st unix.Stat_t
+	if own.Ino == 0 || unix.Fstat(ns.FD(), &st) != nil {
 		return false
 	}
-	return self.Dev == st.Dev && self.Ino == st.Ino
+	return own.Dev == st.Dev && own.Ino == st.Ino
 }
 
 // Path is the path ns was opened from; empty for the caller's namespace.
