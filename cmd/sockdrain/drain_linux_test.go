@@ -100,7 +100,15 @@ func TestDrainBadInputChangesNothing(t *testing.T) {
 	plain := nstest.Listen(t, ns, "127.0.0.1:0", nil).Addr().String()
 	mptcp := listenMPTCP(t, ns)
 	otherPID := strconv.Itoa(os.Getppid())
+	var udp net.PacketConn
+	if err := ns.Do(func() (err error) { udp, err = net.ListenPacket("udp4", "127.0.0.1:0"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
 	cases := [][]string{
+		{"--listen", "127.0.0.1"},                                 // malformed: no port
+		{"--listen", "127.0.0.1:65536"},                           // port above 65535
+		{"--listen", udp.LocalAddr().String()},                    // UDP only
 		{"--listen", "127.0.0.1:1"},                               // no listener
 		{"--listen", "127.0.0.2:" + strings.Split(plain, ":")[1]}, // wrong address
 		{"--listen", plain, "--backend", "bogus"},                 // unknown backend
