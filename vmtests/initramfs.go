@@ -3,9 +3,11 @@ package vmtests
 import (
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"time"
 )
@@ -13,15 +15,22 @@ import (
 // Modules are the kernel modules the tests need that Debian builds as
 // modules: nf_tables and its reject for the nftables gate (and counter,
 // which the tests' own tables use and which is part of nf_tables since
-// 5.13), the sock_diag families for the observer. The guest has no
+// 5.13), nft_socket, which ties the nftables gate to its listener, the
+// sock_diag families for the observer. The guest has no
 // modprobe, so they are loaded up front, with their dependencies.
-var Modules = []string{"nf_tables", "nft_reject_inet", "nft_counter", "inet_diag", "tcp_diag", "udp_diag", "raw_diag", "mptcp_diag"}
+var Modules = []string{"nf_tables", "nft_reject_inet", "nft_counter", "nft_socket", "inet_diag", "tcp_diag", "udp_diag", "raw_diag", "mptcp_diag"}
 
 // Guest is what one VM runs: the init binary and the test binaries,
 // built on the host, keyed by the name the report gives their package.
 type Guest struct {
-	Init    string
-	Tests   map[string]string
+	Init  string
+	Tests map[string]string
+	// Testdata is each package's testdata directory on the host, if it
+	// has one; it goes beside the test binary, where tests look for it.
+	Testdata map[string]string
+	// Tools are host programs put in the guest's /bin under the names
+	// given: static ones only, as the guest has no libraries.
+	Tools   map[string]string
 	Timeout time.Duration
 }
 
@@ -54,6 +63,14 @@ func WriteInitramfs(dst string, g Guest, mods []Module) (err error) {
 		a.Dir(dir)
 		a.File(path.Join(dir, pkg+".test"), bin)
 		cfg.Tests = append(cfg.Tests, "/"+path.Join(dir, pkg+".test"))
+		if td, ok := g.Testdata[pkg]; ok {
+			if err := addTree(a, td, path.Join(dir, "testdata")); err != nil {
+				return err
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(g.Tools)) {
+		a.File(path.Join("bin", name), g.Tools[name])
 	}
 	data, err := json.Marshal(cfg)
 	if err != nil {
@@ -61,4 +78,24 @@ func WriteInitramfs(dst string, g Guest, mods []Module) (err error) {
 	}
 	a.Bytes(ConfigPath[1:], data, false)
 	return a.Close()
+}
+
+// addTree adds the host directory src, recursively, as dst.
+func addTree(a *Archive, src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		name := path.Join(dst, filepath.ToSlash(rel))
+		if d.IsDir() {
+			a.Dir(name)
+		} else {
+			a.File(name, p)
+		}
+		return nil
+	})
 }

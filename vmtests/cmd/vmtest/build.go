@@ -14,11 +14,12 @@ import (
 
 // build compiles the guest init and one static test binary per package
 // into dir.
-func build(dir string, testTimeout time.Duration) (vmtests.Guest, error) {
+func build(dir string, testTimeout time.Duration, busybox string) (vmtests.Guest, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return vmtests.Guest{}, fmt.Errorf("make build dir: %w", err)
 	}
-	g := vmtests.Guest{Init: filepath.Join(dir, "init"), Tests: map[string]string{}, Timeout: testTimeout}
+	g := vmtests.Guest{Init: filepath.Join(dir, "init"), Tests: map[string]string{}, Testdata: map[string]string{},
+		Tools: map[string]string{"sh": busybox, "sleep": busybox, "touch": busybox}, Timeout: testTimeout}
 	if err := goTool("build", "-o", g.Init, "./vmtests/cmd/vminit"); err != nil {
 		return g, err
 	}
@@ -28,6 +29,9 @@ func build(dir string, testTimeout time.Duration) (vmtests.Guest, error) {
 			return g, err
 		}
 		g.Tests[name] = bin
+		if td := filepath.Join(pkg, "testdata"); isDir(td) {
+			g.Testdata[name] = td
+		}
 	}
 	return g, nil
 }
@@ -45,4 +49,9 @@ func goTool(args ...string) error {
 		return fmt.Errorf("go %s %s: %w", args[0], args[len(args)-1], err)
 	}
 	return nil
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
 }

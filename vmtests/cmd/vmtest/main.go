@@ -78,7 +78,11 @@ func run(o options) (bool, error) {
 		}
 		booted = append(booted, b)
 	}
-	guest, err := build(filepath.Join(o.cache, "build"), o.testTimeout)
+	busybox, err := vmtests.FetchBusybox(o.cache)
+	if err != nil {
+		return false, err
+	}
+	guest, err := build(filepath.Join(o.cache, "build"), o.testTimeout, busybox)
 	if err != nil {
 		return false, err
 	}
