@@ -44,15 +44,7 @@ var backends = []backend{
 // one table, gate.Minimums) before running the gate's own probe.
 func withKernel(name string, probe func() error) func() error {
 	return func() error {
-		m, ok := gate.MinimumOf(name)
-		if !ok {
-			return fmt.Errorf("no minimum kernel for the %s gate", name)
-		}
-		v, err := gate.RunningKernel()
-		if err != nil {
-			return err
-		}
-		if err := m.Supports(v); err != nil {
+		if err := gate.CheckKernel(name); err != nil {
 			return err
 		}
 		return probe()

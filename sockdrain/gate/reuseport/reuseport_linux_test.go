@@ -96,24 +96,12 @@ func TestNotEligible(t *testing.T) {
 			ns := nstest.New(t)
 			srv := ours.Listen(t, ns, tc.opts)
 			if tc.opts.MPTCP {
-				requireMPTCP(t, srv)
+				gatetest.RequireMPTCP(t, srv)
 			}
 			if _, err := Open(srv.Listener); !errors.Is(err, gate.ErrNotEligible) {
 				t.Fatalf("Open = %v, want ErrNotEligible", err)
 			}
 		})
-	}
-}
-
-func requireMPTCP(t *testing.T, srv *gatetest.Server) {
-	t.Helper()
-	var proto int
-	sockfd.Control(srv.Listener.Sockets[0], func(fd int) (err error) {
-		proto, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
-		return err
-	})
-	if proto != ipprotoMPTCP {
-		t.Skipf("kernel made protocol %d, not MPTCP (net.mptcp.enabled=0?)", proto)
 	}
 }
 

@@ -15,7 +15,6 @@ import (
 	"github.com/sockdrain/sockdrain/sockdrain/gate/gatetest"
 	"github.com/sockdrain/sockdrain/sockdrain/netns"
 	"github.com/sockdrain/sockdrain/sockdrain/nstest"
-	"github.com/sockdrain/sockdrain/sockdrain/sockfd"
 )
 
 const queued = 4
@@ -44,7 +43,7 @@ func TestDrain(t *testing.T) {
 			ns := nstest.New(t)
 			srv := ours.Listen(t, ns, tc.opts)
 			if tc.opts.MPTCP {
-				requireMPTCP(t, srv)
+				gatetest.RequireMPTCP(t, srv)
 			}
 			g, err := Open(srv.Listener)
 			if err != nil {
@@ -92,18 +91,6 @@ func checkDrain(t *testing.T, ns *netns.NS, srv *gatetest.Server, g *Gate, dsts 
 	gatetest.DisarmTwice(t, g)
 	gatetest.MustDial(t, ns, dst)
 	srv.Accept(t)
-}
-
-func requireMPTCP(t *testing.T, srv *gatetest.Server) {
-	t.Helper()
-	var proto int
-	sockfd.Control(srv.Listener.Sockets[0], func(fd int) (err error) {
-		proto, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
-		return err
-	})
-	if proto != ipprotoMPTCP {
-		t.Skipf("kernel made protocol %d, not MPTCP (net.mptcp.enabled=0?)", proto)
-	}
 }
 
 // TestRestartedServer checks that a gate left armed never refuses a new
