@@ -114,15 +114,7 @@ func openNetNS(path string) (*netns.NS, error) {
 }
 
 func (s *inetDiagSource) sockets(port uint16) ([]observe.Socket, error) {
-	var all []observe.Socket
-	for _, v6 := range []bool{false, true} {
-		ss, err := s.conn.Sockets(inetdiag.Request{IPv6: v6, Port: port, States: inetdiag.DrainStates})
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, ss...)
-	}
-	return all, nil
+	return s.conn.Sockets(inetdiag.Request{Family: inetdiag.AnyFamily, Port: port, States: inetdiag.DrainStates})
 }
 
 // watchDestroyed subscribes to the kernel's TCP destroy events in the

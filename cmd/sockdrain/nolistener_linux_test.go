@@ -80,8 +80,8 @@ func networkSockets(t *testing.T, ns *netns.NS, inodes map[uint64]bool) []string
 	}
 	defer conn.Close()
 	var found []string
-	for _, v6 := range []bool{false, true} {
-		socks, err := conn.Sockets(inetdiag.Request{IPv6: v6, States: inetdiag.StatesOf(observe.Listen)})
+	for _, f := range []inetdiag.Family{inetdiag.IPv4, inetdiag.IPv6} {
+		socks, err := conn.Sockets(inetdiag.Request{Family: f, States: inetdiag.StatesOf(observe.Listen)})
 		if err != nil {
 			t.Fatal(err)
 		}

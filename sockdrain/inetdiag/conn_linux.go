@@ -33,7 +33,7 @@ func (c *Conn) Close() error { return c.nl.Close() }
 func (c *Conn) Sockets(r Request) ([]observe.Socket, error) {
 	data, _ := r.MarshalBinary()
 	msgs, err := c.nl.Execute(netlink.Message{
-		Header: netlink.Header{Type: sockDiagByFamily, Flags: netlink.Request | netlink.Dump},
+		Header: netlink.Header{Type: netlink.HeaderType(r.MessageType()), Flags: netlink.Request | netlink.Dump},
 		Data:   data,
 	})
 	if err != nil {

@@ -19,11 +19,13 @@ import (
 // Netlink constants from linux/sock_diag.h and linux/inet_diag.h.
 const (
 	sockDiagByFamily = 20
+	tcpDiagGetSock   = 18 // TCPDIAG_GETSOCK: the request of struct inet_diag_req
 
 	attrSKV6Only = 11
 
-	requestLen = 56 // struct inet_diag_req_v2
-	messageLen = 72 // struct inet_diag_msg
+	requestLen       = 56 // struct inet_diag_req_v2
+	compatRequestLen = 60 // struct inet_diag_req
+	messageLen       = 72 // struct inet_diag_msg
 
 	afInet  = 2
 	afInet6 = 10
@@ -47,20 +49,49 @@ func StatesOf(states ...observe.State) States {
 var DrainStates = StatesOf(observe.Listen, observe.SynRecv, observe.NewSynRecv,
 	observe.Established, observe.CloseWait, observe.FinWait1, observe.LastAck, observe.Closing)
 
-// Request is one inet_diag dump request, for one address family. (The older
-// TCPDIAG_GETSOCK request that dumps both families in one walk is refused
-// with EINVAL by Linux 6.18.)
+// Family selects the address families a Request dumps.
+type Family uint8
+
+const (
+	// AnyFamily dumps IPv4 and IPv6 sockets in one walk of the kernel's
+	// hash tables, which both families share.
+	AnyFamily Family = iota
+	IPv4
+	IPv6
+)
+
+// Request is one inet_diag dump request.
+//
+// A request for one family is struct inet_diag_req_v2 (SOCK_DIAG_BY_FAMILY).
+// AnyFamily uses the older struct inet_diag_req (TCPDIAG_GETSOCK), whose
+// kernel handler leaves the family unset, so one walk answers for both;
+// with SOCK_DIAG_BY_FAMILY, two requests would walk the same tables twice.
 type Request struct {
-	IPv6   bool
+	Family Family
 	Port   uint16 // local port; 0 means any
 	States States
 }
 
-// MarshalBinary encodes r as struct inet_diag_req_v2.
+// MessageType is the netlink message type r is sent as.
+func (r Request) MessageType() uint16 {
+	if r.Family == AnyFamily {
+		return tcpDiagGetSock
+	}
+	return sockDiagByFamily
+}
+
+// MarshalBinary encodes r as struct inet_diag_req_v2, or as struct
+// inet_diag_req for AnyFamily.
 func (r Request) MarshalBinary() ([]byte, error) {
+	if r.Family == AnyFamily {
+		b := make([]byte, compatRequestLen)
+		binary.BigEndian.PutUint16(b[4:6], r.Port) // id.idiag_sport
+		binary.NativeEndian.PutUint32(b[52:56], uint32(r.States))
+		return b, nil
+	}
 	b := make([]byte, requestLen)
 	b[0] = afInet
-	if r.IPv6 {
+	if r.Family == IPv6 {
 		b[0] = afInet6
 	}
 	b[1] = ipprotoTCP

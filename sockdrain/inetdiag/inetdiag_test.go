@@ -46,7 +46,7 @@ func attr(typ uint16, payload ...byte) []byte {
 }
 
 func TestRequestMarshal(t *testing.T) {
-	b, err := Request{IPv6: true, Port: 8080, States: StatesOf(observe.Listen, observe.Established)}.MarshalBinary()
+	b, err := Request{Family: IPv6, Port: 8080, States: StatesOf(observe.Listen, observe.Established)}.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +56,23 @@ func TestRequestMarshal(t *testing.T) {
 	want[8], want[9] = 0x1f, 0x90 // id.idiag_sport 8080, network order
 	if !bytes.Equal(b, want) {
 		t.Errorf("request bytes\n got % x\nwant % x", b, want)
+	}
+}
+
+func TestRequestMarshalAnyFamily(t *testing.T) {
+	r := Request{Port: 8080, States: StatesOf(observe.Listen, observe.Established)}
+	b, err := r.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]byte, compatRequestLen) // struct inet_diag_req; idiag_family unset
+	want[4], want[5] = 0x1f, 0x90          // id.idiag_sport 8080, network order
+	binary.NativeEndian.PutUint32(want[52:], 1<<10|1<<1)
+	if !bytes.Equal(b, want) {
+		t.Errorf("request bytes\n got % x\nwant % x", b, want)
+	}
+	if r.MessageType() != tcpDiagGetSock {
+		t.Errorf("message type %d, want TCPDIAG_GETSOCK (%d)", r.MessageType(), tcpDiagGetSock)
 	}
 }
 
