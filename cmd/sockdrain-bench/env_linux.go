@@ -42,6 +42,42 @@ func sysctl(name, value string) error {
 	return nil
 }
 
+// listenDrops reads the kernel's count of connections a listener in ns
+// dropped (TcpExt ListenDrops: SYNs and final ACKs that found the queue full,
+// among other causes), whose clients then wait for a retransmission.
+func listenDrops(ns *netns.NS) (n int64, err error) {
+	err = ns.Do(func() error {
+		// /proc/thread-self/net shows the namespace of the calling thread.
+		b, err := os.ReadFile("/proc/thread-self/net/netstat")
+		if err != nil {
+			return err
+		}
+		n, err = netstatField(string(b), "TcpExt", "ListenDrops")
+		return err
+	})
+	return n, err
+}
+
+// netstatField finds one counter in /proc/net/netstat, whose sections are
+// pairs of lines: "Prefix: Name1 Name2 ..." then "Prefix: 1 2 ...".
+func netstatField(text, prefix, name string) (int64, error) {
+	lines := strings.Split(text, "\n")
+	for i := 0; i+1 < len(lines); i++ {
+		names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		if len(names) == 0 || names[0] != prefix+":" || len(values) != len(names) {
+			continue
+		}
+		for j, n := range names {
+			if n == name {
+				var v int64
+				_, err := fmt.Sscan(values[j], &v)
+				return v, err
+			}
+		}
+	}
+	return 0, fmt.Errorf("no %s %s in /proc/net/netstat", prefix, name)
+}
+
 // kernelLock serializes kernel work with the other users of this machine's
 // BPF and nftables state (their tests check host-wide state).
 // Waiting for it ends when ctx does.

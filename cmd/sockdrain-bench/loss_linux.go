@@ -23,14 +23,18 @@ const (
 )
 
 // strategy is one way to stop a server: how to start it, and which
-// sockdrain gate, if any, drains it first.
+// sockdrain gate, if any, drains it first. The control does not stop the
+// server until the load has ended: what its clients lose, the load alone
+// costs.
 type strategy struct {
-	name  string
-	gate  string
-	start func(*netns.NS) (server, error)
+	name    string
+	gate    string
+	control bool
+	start   func(*netns.NS) (server, error)
 }
 
 var strategies = []strategy{
+	{name: "no stop (control)", control: true, start: startClose},
 	{name: "close() on the listener", start: startClose},
 	{name: "shutdown(SHUT_RD), then close()", start: startShutdown},
 	{name: "Go http.Server.Shutdown", start: startHTTP},
@@ -47,10 +51,12 @@ type level struct {
 	rate float64
 }
 
-// stopResult is what one stop's clients saw.
+// stopResult is what one stop's clients saw: the attempts that ended at or
+// after the stop began, those the stop could touch.
 type stopResult struct {
 	counts loadgen.Counts
 	rate   float64 // conn/s before the stop
+	drops  int64   // the kernel's ListenDrops from the stop to the end
 	sample string  // one bad outcome, if any
 }
 
@@ -93,16 +99,24 @@ func lossStop(ctx context.Context, st strategy, lv level) (stopResult, error) {
 	start := time.Now()
 	time.Sleep(lossWarmup)
 	rate := float64(load.Counts().Total()) / time.Since(start).Seconds()
+	drops, dropErr := listenDrops(ns)
 	load.Mark()
-	stopErr := stopWith(ctx, ns, srv, st.gate)
+	var stopErr error
+	if !st.control {
+		stopErr = stopWith(ctx, ns, srv, st.gate)
+	}
 	time.Sleep(lossAfter)
 	load.Stop()
 	res, err := load.Wait()
-	r := stopResult{counts: res.Counts, rate: rate}
+	after, dropErr2 := listenDrops(ns)
+	if st.control {
+		stopErr = ignoreStopTimeout(srv.Stop())
+	}
+	r := stopResult{counts: res.SinceMark, rate: rate, drops: after - drops}
 	if len(res.Samples) > 0 {
 		r.sample = res.Samples[0].String()
 	}
-	return r, errors.Join(err, stopErr)
+	return r, errors.Join(err, stopErr, dropErr, dropErr2)
 }
 
 // stopWith drains srv with gate first, if gate is set, then stops it; a
@@ -175,7 +189,7 @@ func lossRound(ctx context.Context, round, li int, lv level, cells map[[2]int]*l
 		if r.sample != "" && len(c.samples) < 3 {
 			c.samples = append(c.samples, r.sample)
 		}
-		if strategies[si].gate != "" && r.counts.Bad() > 0 {
+		if !strategies[si].control && strategies[si].gate != "" && r.counts.Bad() > 0 {
 			progress("loss: BAD outcome with sockdrain (%s) at %s: %+v; %s", strategies[si].gate, lv.name, r.counts, r.sample)
 		}
 	}

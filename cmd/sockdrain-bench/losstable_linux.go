@@ -36,14 +36,19 @@ func lossTable(levels []level, cells map[[2]int]*lossCell, n int, max float64) *
 				"%s deadline per attempt (a timeout is a client hung that long). Each stop: a fresh netns, the server, %s of load, "+
 				"the stop, %s more load. Rounds interleave every strategy and level (order rotated per round); N=%d stops per cell. "+
 				"This machine sustained %.0f new conn/s unlimited.", lossWorkers, bodySize, lossAttempt, lossWarmup, lossAfter, n, max),
+			"Outcomes are counted for the attempts that ended at or after the moment the stop began: those in flight then or started later, " +
+				"the only ones a stop can touch. The control row loads the same server and stops it only after the load has ended, " +
+				"so its bad outcomes are what the load alone costs on this machine.",
 			"Figures are per stop: median [min–max] over the N stops. \"bad stops\" counts stops with at least one reset, timeout, partial or other outcome; " +
-				"\"refused\" (ECONNREFUSED at connect) is the outcome a drain promises, not a loss.",
+				"\"refused\" (ECONNREFUSED at connect) is the outcome a drain promises, not a loss. \"listen drops\" is the kernel's TcpExt " +
+				"ListenDrops in the server's namespace over the same window: SYNs or handshake ACKs dropped, mostly for a full queue; " +
+				"each such client waits for a retransmission (the first after 1s), which the attempt deadline counts as a timeout.",
 			"The Go servers are sockdrain's demo server (close, shutdown, sockdrain rows; SO_REUSEPORT, one socket; waits for requests in flight) and a " +
 				"plain net/http server. nginx is Debian's, 2 workers, serving a static file. sockdrain rows call the library's sockdrain.Drain " +
 				"(--backend as named, verify probe on), then close() the listener, then sockdrain.Resume.",
 		},
 		Header: []string{"strategy", "load", "conn/s before stop", "bad stops", "bad per stop", "reset before response",
-			"reset mid-response", "timeout", "partial", "other", "refused", "bad total"},
+			"reset mid-response", "timeout", "partial", "other", "refused", "listen drops", "bad total"},
 	}
 	for si, st := range strategies {
 		for li, lv := range levels {
@@ -68,6 +73,7 @@ func lossTable(levels []level, cells map[[2]int]*lossCell, n int, max float64) *
 				short(perStop(c.stops, kind(func(c loadgen.Counts) int64 { return c.Partial }))),
 				short(perStop(c.stops, kind(func(c loadgen.Counts) int64 { return c.Other }))),
 				short(perStop(c.stops, kind(func(c loadgen.Counts) int64 { return c.Refused }))),
+				short(perStop(c.stops, func(s stopResult) float64 { return float64(s.drops) })),
 				fmt.Sprint(total))
 		}
 	}

@@ -38,7 +38,6 @@ func TestRunDrainsUnderLoad(t *testing.T) {
 	if code != 0 || out[len(out)-1].Phase != sockdrain.Drained {
 		t.Fatalf("drain --control: exit %d, reports %+v", code, out)
 	}
-	load.Mark()
 	nstest.WaitFor(5*time.Second, func() bool { return load.Counts().Refused >= 10 })
 	load.Stop()
 	res, _ := load.Wait()

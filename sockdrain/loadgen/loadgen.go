@@ -126,8 +126,9 @@ type Load struct {
 	started      atomic.Int64
 	running      atomic.Int32
 	counts       [numOutcomes]atomic.Int64
-	mark         atomic.Int64 // ns since start
-	firstRefused atomic.Int64 // ns since start, -1 until one after mark
+	sinceMark    [numOutcomes]atomic.Int64 // attempts that ended at or after mark
+	mark         atomic.Int64              // ns since start
+	firstRefused atomic.Int64              // ns since start, -1 until one after mark
 
 	wg      sync.WaitGroup
 	mu      sync.Mutex
@@ -213,29 +214,40 @@ func (l *Load) Wait() (Result, error) {
 }
 
 // Counts returns the counts so far; safe to call while the load runs.
-func (l *Load) Counts() Counts {
+func (l *Load) Counts() Counts { return load(&l.counts) }
+
+func load(c *[numOutcomes]atomic.Int64) Counts {
 	var n [numOutcomes]int64
 	for i := range n {
-		n[i] = l.counts[i].Load()
+		n[i] = c[i].Load()
 	}
 	return countsOf(&n)
 }
 
 // Mark records now as the point Result.TimeToRefuse is measured from, such
-// as the moment a gate was armed. A later Mark replaces an earlier one.
+// as the moment a gate was armed, and starts Result.SinceMark and
+// Result.Samples afresh. A later Mark replaces an earlier one.
 func (l *Load) Mark() {
+	l.mu.Lock()
+	l.samples = nil
+	l.mu.Unlock()
 	l.firstRefused.Store(-1)
+	for i := range l.sinceMark {
+		l.sinceMark[i].Store(0)
+	}
 	l.mark.Store(int64(time.Since(l.start)))
 }
 
 // record counts one finished attempt.
 func (l *Load) record(o Outcome, s *Sample) {
 	l.counts[o].Add(1)
+	at := int64(time.Since(l.start))
+	if at < l.mark.Load() {
+		return
+	}
+	l.sinceMark[o].Add(1)
 	if o == Refused {
-		at := int64(time.Since(l.start))
-		if at >= l.mark.Load() {
-			l.firstRefused.CompareAndSwap(-1, at)
-		}
+		l.firstRefused.CompareAndSwap(-1, at)
 	}
 	if s != nil && o != Complete && o != Refused {
 		l.keepSample(s)
@@ -247,6 +259,7 @@ func (l *Load) keepSample(s *Sample) {
 	defer l.mu.Unlock()
 	if len(l.samples) < l.cfg.Samples {
 		s.At = s.start.Sub(l.start)
+		s.Took = time.Since(s.start)
 		l.samples = append(l.samples, *s)
 	}
 }

@@ -259,7 +259,8 @@ func TestLoadBodyMismatch(t *testing.T) {
 }
 
 // TestLoadMarkAndStop stops the server under load: attempts after the stop
-// are refused, and TimeToRefuse is measured from the mark.
+// are refused, TimeToRefuse is measured from the mark, and SinceMark leaves
+// out the attempts that ended before it.
 func TestLoadMarkAndStop(t *testing.T) {
 	ns := nstest.New(t)
 	srv, err := demoserver.Start(demoserver.Config{Do: ns.Do})
@@ -275,6 +276,7 @@ func TestLoadMarkAndStop(t *testing.T) {
 	}
 	waitCount(t, l, func(c loadgen.Counts) bool { return c.Complete >= 100 })
 	l.Mark()
+	before := l.Counts()
 	srv.Stop()
 	waitCount(t, l, func(c loadgen.Counts) bool { return c.Refused >= 100 })
 	l.Stop()
@@ -287,6 +289,15 @@ func TestLoadMarkAndStop(t *testing.T) {
 	}
 	if res.Total >= 1_000_000 {
 		t.Errorf("Stop did not stop the load: %d attempts", res.Total)
+	}
+	// Attempts in flight at the mark (at most one per worker) may have
+	// ended just before the snapshot, and count in both.
+	if got, max := res.SinceMark.Total(), res.Total-before.Total()+8; got > max || got < res.Total-before.Total() {
+		t.Errorf("since mark %d attempts, want %d to %d (%d in all, %d before the mark)",
+			got, res.Total-before.Total(), max, res.Total, before.Total())
+	}
+	if res.SinceMark.Refused != res.Counts.Refused {
+		t.Errorf("since mark %d refused, want all %d", res.SinceMark.Refused, res.Counts.Refused)
 	}
 }
 

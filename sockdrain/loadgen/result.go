@@ -16,19 +16,24 @@ type Result struct {
 	Duration time.Duration `json:"duration_ns"`
 	// Mark is when Load.Mark was last called, from Start; 0 if never.
 	Mark time.Duration `json:"mark_ns"`
+	// SinceMark counts the attempts that ended at or after Mark: those in
+	// flight at the mark or started after it, the ones a stop made at the
+	// mark can touch. Without a Mark it equals Counts.
+	SinceMark Counts `json:"since_mark"`
 	// TimeToRefuse is from Mark until the first refused attempt that
 	// ended at or after it; negative if none did.
 	TimeToRefuse time.Duration `json:"time_to_refuse_ns"`
-	// Samples describe the first few attempts that broke the promise:
-	// every outcome but Complete and Refused.
+	// Samples describe the first few attempts that broke the promise
+	// (every outcome but Complete and Refused) and ended at or after Mark.
 	Samples []Sample `json:"samples,omitempty"`
 }
 
 // Sample describes one bad attempt.
 type Sample struct {
 	Outcome Outcome `json:"outcome"`
-	// At is when the attempt started, from Start.
-	At time.Duration `json:"at_ns"`
+	// At is when the attempt started, from Start; Took how long it ran.
+	At   time.Duration `json:"at_ns"`
+	Took time.Duration `json:"took_ns"`
 	// Peer is the address dialed; Local the client's end, if it connected.
 	Peer  string `json:"peer"`
 	Local string `json:"local,omitempty"`
@@ -41,8 +46,8 @@ type Sample struct {
 }
 
 func (s Sample) String() string {
-	return fmt.Sprintf("%s at %v: %s -> %s after %d bytes: %s",
-		s.Outcome, s.At.Round(time.Microsecond), s.Local, s.Peer, s.Bytes, s.Error)
+	return fmt.Sprintf("%s at %v, after %v: %s -> %s after %d bytes: %s",
+		s.Outcome, s.At.Round(time.Microsecond), s.Took.Round(time.Microsecond), s.Local, s.Peer, s.Bytes, s.Error)
 }
 
 // PerSecond is the rate of attempts over the run.
@@ -60,6 +65,7 @@ func (l *Load) result() Result {
 		Total:        c.Total(),
 		Duration:     l.end.Sub(l.start),
 		Mark:         time.Duration(l.mark.Load()),
+		SinceMark:    load(&l.sinceMark),
 		TimeToRefuse: -1,
 		Samples:      append([]Sample(nil), l.samples...),
 	}
