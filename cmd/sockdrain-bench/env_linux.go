@@ -78,6 +78,47 @@ func netstatField(text, prefix, name string) (int64, error) {
 	return 0, fmt.Errorf("no %s %s in /proc/net/netstat", prefix, name)
 }
 
+// loopbackPackets reads how many packets the loopback device of ns has
+// received (/proc/net/dev): on loopback, every packet of a connection,
+// either way, passes the input hook once.
+func loopbackPackets(ns *netns.NS) (n int64, err error) {
+	err = ns.Do(func() error {
+		b, err := os.ReadFile("/proc/thread-self/net/dev")
+		if err != nil {
+			return err
+		}
+		n, err = devRxPackets(string(b), "lo")
+		return err
+	})
+	return n, err
+}
+
+// devRxPackets finds the received-packets counter of one interface in
+// /proc/net/dev: "  lo: bytes packets errs ...".
+func devRxPackets(text, dev string) (int64, error) {
+	for _, line := range strings.Split(text, "\n") {
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok || strings.TrimSpace(name) != dev {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) < 2 {
+			break
+		}
+		var v int64
+		_, err := fmt.Sscan(f[1], &v)
+		return v, err
+	}
+	return 0, fmt.Errorf("no %s in /proc/net/dev", dev)
+}
+
+// processCPU is the CPU this process has used, user and system.
+func processCPU() time.Duration {
+	var ru unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // kernelLock serializes kernel work with the other users of this machine's
 // BPF and nftables state (their tests check host-wide state).
 // Waiting for it ends when ctx does.

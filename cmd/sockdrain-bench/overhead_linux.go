@@ -6,16 +6,19 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/google/nftables"
 	"golang.org/x/sys/unix"
 
 	"github.com/sockdrain/sockdrain/sockdrain/benchmark"
 	"github.com/sockdrain/sockdrain/sockdrain/bpffs"
 	"github.com/sockdrain/sockdrain/sockdrain/demoserver"
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
+	nftgate "github.com/sockdrain/sockdrain/sockdrain/gate/nftables"
 	"github.com/sockdrain/sockdrain/sockdrain/loadgen"
 	"github.com/sockdrain/sockdrain/sockdrain/netns"
 )
@@ -34,6 +37,13 @@ type openGateRun struct {
 	close func() error
 }
 
+// nftManyRules is how many gate rules the many-rules configuration adds:
+// one rule's cost is too small to see, so the bench takes the slope.
+const nftManyRules = 1000
+
+// nftMany names the configuration with nftManyRules rules.
+var nftMany = fmt.Sprintf("nftables, %d rules", nftManyRules)
+
 // attachOpen attaches gate name to srv's listener in ns so that it runs
 // on srv's connections without refusing any.
 func attachOpen(name string, ns *netns.NS, srv *demoserver.Server) (*openGateRun, error) {
@@ -42,8 +52,45 @@ func attachOpen(name string, ns *netns.NS, srv *demoserver.Server) (*openGateRun
 		return &openGateRun{close: func() error { return nil }}, nil
 	case "reuseport":
 		return attachReuseportOpen(ns, srv)
+	case nftMany:
+		return attachManyRules(ns, srv)
 	}
 	return attachOtherPort(name, ns, srv)
+}
+
+// attachManyRules arms the nftables gate for nftManyRules other ports of
+// srv's address (1 and up; the server's port is above 1023), and removes
+// them all at once by deleting the gate's table.
+func attachManyRules(ns *netns.NS, srv *demoserver.Server) (*openGateRun, error) {
+	ino, err := ns.Inode()
+	if err != nil {
+		return nil, err
+	}
+	run := &openGateRun{close: func() error { return deleteNftTable(ns) }}
+	for port := range uint16(nftManyRules) {
+		g, err := nftgate.Open(gate.Listener{NetNS: ns.File(), NetNSInode: ino, Addr: netip.AddrPortFrom(srv.Addr().Addr(), port+1)})
+		if err == nil {
+			err = errors.Join(g.Arm(), g.Close())
+		}
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("arm nftables rule %d: %w", port+1, err), run.close())
+		}
+	}
+	return run, nil
+}
+
+// deleteNftTable deletes the nftables gate's table in ns, with its rules.
+func deleteNftTable(ns *netns.NS) error {
+	conn, err := nftables.New(nftables.WithNetNSFd(ns.FD()))
+	if err != nil {
+		return err
+	}
+	defer conn.CloseLasting()
+	conn.DelTable(&nftables.Table{Name: nftgate.TableName, Family: nftables.TableFamilyINet})
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("delete table inet %s: %w", nftgate.TableName, err)
+	}
+	return nil
 }
 
 // attachReuseportOpen arms the reuseport gate on srv's group, then clears
@@ -124,6 +171,8 @@ func linkProgram(pin string) (*ebpf.Program, error) {
 type overheadSample struct {
 	rate     float64
 	nsPerRun float64 // -1 without a program
+	cpu      float64 // this process's CPU per connection, in seconds
+	packets  float64 // loopback packets per connection
 }
 
 // overheadOnce loads srv for one period with gate attached but open.
@@ -133,10 +182,14 @@ func overheadOnce(ctx context.Context, name string, ns *netns.NS, srv *demoserve
 		return overheadSample{}, fmt.Errorf("attach %s open: %w", name, err)
 	}
 	before := progStats(g.prog)
+	pkts, perr := loopbackPackets(ns)
+	cpu := processCPU()
 	res, err := loadgen.Run(ctx, loadgen.Config{Addr: srv.Addr().String(), Workers: overheadWorkers,
 		Duration: overheadLoad, AttemptTimeout: time.Second, Dial: loadgen.DialIn(ns)})
+	cpu = processCPU() - cpu
+	pkts2, perr2 := loopbackPackets(ns)
 	after := progStats(g.prog)
-	err = errors.Join(err, g.close())
+	err = errors.Join(err, perr, perr2, g.close())
 	if g.prog != nil {
 		g.prog.Close()
 	}
@@ -144,6 +197,10 @@ func overheadOnce(ctx context.Context, name string, ns *netns.NS, srv *demoserve
 		err = fmt.Errorf("the open %s gate let through only %d of %d", name, res.Counts.Complete, res.Total)
 	}
 	s := overheadSample{rate: res.PerSecond(), nsPerRun: -1}
+	if res.Total > 0 {
+		s.cpu = cpu.Seconds() / float64(res.Total)
+		s.packets = float64(pkts2-pkts) / float64(res.Total)
+	}
 	if n := after.RunCount - before.RunCount; g.prog != nil && n > 0 {
 		s.nsPerRun = float64(after.Runtime-before.Runtime) / float64(n)
 	}
@@ -161,7 +218,7 @@ func progStats(p *ebpf.Program) ebpf.ProgramStats {
 	return *st
 }
 
-var overheadConfigs = []string{"none", "reuseport", "sklookup", "nftables"}
+var overheadConfigs = []string{"none", "reuseport", "sklookup", "nftables", nftMany}
 
 // runOverhead interleaves the configurations in each round, in a rotated
 // order, on one server.
@@ -208,19 +265,21 @@ func overheadTable(samples [][]overheadSample) *benchmark.Table {
 	t := &benchmark.Table{
 		Title: "3. Gate overhead (attached, not refusing)",
 		Notes: []string{fmt.Sprintf("New connections per second (HTTP/1.0, %d closed-loop clients, %s per configuration) at the demo server, "+
-			"with each gate attached but letting everything through, in %d rounds that interleave all four configurations in a rotated order "+
+			"with each gate attached but letting everything through, in %d rounds that interleave all the configurations in a rotated order "+
 			"on one server per round. reuseport: the program on the listener's group with its flag cleared. sklookup and nftables: armed "+
 			"for another port of the same address, so the program runs on every socket lookup of the netns (the rule on every packet of "+
 			"its input hook) and refuses none of these. The ratio is per round, gate ÷ none of the same round. BPF stats "+
-			"(BPF_ENABLE_STATS run_time_ns / run_cnt) were on in every configuration; ns/run is the kernel's own figure per round.",
+			"(BPF_ENABLE_STATS run_time_ns / run_cnt) were on in every configuration; ns/run is the kernel's own figure per round. "+
+			"CPU/conn is this process's CPU (clients, server and, on loopback, the kernel's packet path) per connection.",
 			overheadWorkers, overheadLoad, overheadRounds)},
-		Header: []string{"gate", "conn/s", "ratio to none", "BPF ns/run"},
+		Header: []string{"gate", "conn/s", "ratio to none", "CPU/conn", "BPF ns/run"},
 	}
 	for i, name := range overheadConfigs {
-		var rates, ratios, nsRun []float64
+		var rates, ratios, cpus, nsRun []float64
 		for r, s := range samples[i] {
 			rates = append(rates, s.rate)
 			ratios = append(ratios, s.rate/samples[0][r].rate)
+			cpus = append(cpus, s.cpu)
 			if s.nsPerRun >= 0 {
 				nsRun = append(nsRun, s.nsPerRun)
 			}
@@ -229,7 +288,27 @@ func overheadTable(samples [][]overheadSample) *benchmark.Table {
 		if len(nsRun) > 0 {
 			ns = benchmark.Summarize(nsRun).Format(benchmark.Nanoseconds)
 		}
-		t.AddRow(name, benchmark.Summarize(rates).Format(benchmark.Count), benchmark.Summarize(ratios).Format(benchmark.Ratio), ns)
+		t.AddRow(name, benchmark.Summarize(rates).Format(benchmark.Count), benchmark.Summarize(ratios).Format(benchmark.Ratio),
+			benchmark.Summarize(cpus).Format(benchmark.Seconds), ns)
 	}
+	t.Notes = append(t.Notes, nftRuleCost(samples))
 	return t
+}
+
+// nftRuleCost estimates what one nftables gate rule costs a packet it does
+// not match, from the CPU per connection with nftManyRules rules against
+// none in the same round.
+func nftRuleCost(samples [][]overheadSample) string {
+	many := slices.Index(overheadConfigs, nftMany)
+	var per, pkts []float64
+	for r, s := range samples[many] {
+		none := samples[0][r]
+		pkts = append(pkts, none.packets)
+		per = append(per, 1e9*(s.cpu-none.cpu)/(nftManyRules*none.packets)) // ns
+	}
+	return fmt.Sprintf("nftables rule cost: one gate rule adds too little to see, so the %q row arms the gate for %d other ports. "+
+		"Per round, (CPU/conn with them − CPU/conn with none) ÷ (%d × loopback packets per connection) is what one rule costs each "+
+		"packet it does not match: %s per packet per rule, with %s packets per connection. A drain adds one rule.",
+		nftMany, nftManyRules, nftManyRules, benchmark.Summarize(per).Format(benchmark.Nanoseconds),
+		benchmark.Summarize(pkts).Format(func(x float64) string { return fmt.Sprintf("%.1f", x) }))
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -70,12 +71,15 @@ func connectPairs(ns *netns.NS, ln int, addr netip.AddrPort, n int) (*pairs, err
 	return p, nil
 }
 
-// close closes the clients, then the servers.
-func (p *pairs) close() {
+// close closes the clients, then the servers, and returns the time just
+// before the last close: from then on, no connection is left to wait on.
+func (p *pairs) close() (last time.Time) {
 	for _, fds := range [][]int{p.clients, p.servers} {
 		for _, fd := range fds {
+			last = time.Now()
 			unix.Close(fd)
 		}
 	}
 	p.clients, p.servers = nil, nil
+	return last
 }

@@ -11,16 +11,18 @@ import (
 )
 
 // Summary describes repeated measurements of one figure: its median, its
-// spread (minimum, maximum and the quartiles) and how many there were.
+// spread (minimum, maximum, the quartiles and the 90th percentile) and how
+// many there were.
 type Summary struct {
 	N        int
 	Median   float64
 	Min, Max float64
 	Q1, Q3   float64
+	P90      float64
 	Sum      float64
 }
 
-// Summarize summarizes xs. The quartiles interpolate linearly between
+// Summarize summarizes xs. The quantiles interpolate linearly between
 // ranks, as most spreadsheets do. An empty xs gives N == 0.
 func Summarize(xs []float64) Summary {
 	if len(xs) == 0 {
@@ -33,7 +35,7 @@ func Summarize(xs []float64) Summary {
 		sum += x
 	}
 	return Summary{N: len(s), Median: quantile(s, 0.5), Min: s[0], Max: s[len(s)-1],
-		Q1: quantile(s, 0.25), Q3: quantile(s, 0.75), Sum: sum}
+		Q1: quantile(s, 0.25), Q3: quantile(s, 0.75), P90: quantile(s, 0.9), Sum: sum}
 }
 
 // SummarizeDurations summarizes ds in seconds.

@@ -8,7 +8,7 @@ import (
 
 func TestSummarize(t *testing.T) {
 	s := Summarize([]float64{5, 1, 4, 2, 3})
-	want := Summary{N: 5, Median: 3, Min: 1, Max: 5, Q1: 2, Q3: 4, Sum: 15}
+	want := Summary{N: 5, Median: 3, Min: 1, Max: 5, Q1: 2, Q3: 4, P90: 4.6, Sum: 15}
 	if s != want {
 		t.Fatalf("Summarize = %+v, want %+v", s, want)
 	}
