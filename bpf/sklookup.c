@@ -4,7 +4,7 @@
 //
 // The sk_lookup gate: an SK_LOOKUP program that drops TCP lookups for one
 // listening address while the gate is armed and, when tied, while the
-// drained listener is still open.
+// drained listener is still open or was seen open within grace_ns.
 
 #include "common.h"
 
@@ -21,8 +21,16 @@ struct gate_config {
 	__u32 port;   // local port, host order
 	__u8 v4;      // refuse IPv4 lookups
 	__u8 v6;      // refuse IPv6 lookups
-	__u8 tied;    // refuse only while a socket in sd_listeners is open
+	__u8 tied;    // refuse only while a socket in sd_listeners is open, and grace_ns after
 	__u8 armed;   // refuse at all
+	// Tied: how long to go on refusing after a lookup last found a socket
+	// in sd_listeners. A closing socket leaves the SOCKMAP (sock_map_close)
+	// before TCP unhashes it, so for a few microseconds the listener still
+	// takes SYNs the gate no longer refuses, and resets them as it closes.
+	// Refusing for a while after the listener was last seen open closes that
+	// window whenever SYNs keep coming.
+	__u64 grace_ns;
+	__u64 seen_open_ns; // bpf_ktime_get_ns of that lookup; written here
 };
 
 struct {
@@ -85,7 +93,12 @@ int sd_refuse_lookup(struct bpf_sk_lookup *ctx)
 		return SK_PASS;
 	if (!addr_matches(ctx, c))
 		return SK_PASS;
-	if (c->tied && !listener_open())
-		return SK_PASS;
+	if (c->tied) {
+		__u64 now = bpf_ktime_get_ns();
+		if (listener_open())
+			c->seen_open_ns = now;
+		else if (now - c->seen_open_ns >= c->grace_ns)
+			return SK_PASS;
+	}
 	return SK_DROP;
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"net"
 	"testing"
+	"time"
 
+	"github.com/sockdrain/sockdrain/sockdrain/gate/sklookup"
 	"github.com/sockdrain/sockdrain/sockdrain/nstest"
 )
 
@@ -76,6 +78,9 @@ func testRestart(t *testing.T, backend string, refusedUntilResume bool) {
 
 	restarted := nstest.Listen(t, ns, addr, reusePort)
 	serveEcho(restarted)
+	if backend == "sklookup" {
+		time.Sleep(sklookup.CloseGrace) // it refuses that long after the listener closed
+	}
 	if refusedUntilResume {
 		requireRefused(t, ns, addr)
 	} else {

@@ -10,9 +10,11 @@
 //
 // The gate is tied to the drained listener's life when it has the
 // listener's sockets: they go into a SOCKMAP, the kernel removes each
-// entry when its socket closes, and the program refuses only while one
-// is left. A server restarted on the same port is never refused by an
-// old gate. MPTCP sockets can't enter a SOCKMAP, so a gate on an MPTCP
+// entry when its socket closes, and the program refuses while one is left
+// and for CloseGrace after it last found one. The grace covers the
+// microseconds in which a closing socket has left the SOCKMAP but still
+// listens: a SYN let through then would be reset. A server restarted on
+// the same port is refused for at most CloseGrace. MPTCP sockets can't enter a SOCKMAP, so a gate on an MPTCP
 // listener is not tied (see Gate.Tied) and refuses until disarmed.
 //
 // The link and the maps are pinned under the bpffs directory of the

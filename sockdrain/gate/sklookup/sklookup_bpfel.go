@@ -14,14 +14,17 @@ import (
 )
 
 type sklookupGateConfig struct {
-	_     structs.HostLayout
-	Ip6   [4]uint32
-	Ip4   uint32
-	Port  uint32
-	V4    uint8
-	V6    uint8
-	Tied  uint8
-	Armed uint8
+	_          structs.HostLayout
+	Ip6        [4]uint32
+	Ip4        uint32
+	Port       uint32
+	V4         uint8
+	V6         uint8
+	Tied       uint8
+	Armed      uint8
+	_          [4]byte
+	GraceNs    uint64
+	SeenOpenNs uint64
 }
 
 // Names of all BPF objects in the ELF.

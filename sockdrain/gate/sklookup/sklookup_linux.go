@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/features"
@@ -24,6 +25,14 @@ const (
 // maxListeners is MAX_LISTENERS in bpf/sklookup.c: the gate is tied to
 // the first maxListeners sockets of a larger reuseport group.
 const maxListeners = 64
+
+// CloseGrace is how long a tied gate goes on refusing after its program
+// last found the drained listener open. The kernel takes a closing socket
+// out of the gate's SOCKMAP before TCP unhashes it; in the microseconds
+// between, a SYN would find the listener without the gate refusing it, and
+// the client would get a reset once the listener is gone. While SYNs come
+// more often than CloseGrace, none lands in that window unrefused.
+const CloseGrace = 100 * time.Millisecond
 
 type gateObjects struct {
 	Prog      *ebpf.Program `ebpf:"sd_refuse_lookup"`
@@ -211,8 +220,8 @@ func (g *Gate) Disarm() error {
 	return g.Close()
 }
 
-// Armed reports whether the gate refuses now: armed, and tied to a
-// listener socket that is still open unless untied.
+// Armed reports whether the gate refuses now: armed and, when tied, with a
+// drained listener socket still open or seen open within CloseGrace.
 func (g *Gate) Armed() (bool, error) {
 	if g.objs == nil || g.cfg.Armed == 0 {
 		return false, nil
@@ -220,7 +229,7 @@ func (g *Gate) Armed() (bool, error) {
 	if !g.Tied() {
 		return true, nil
 	}
-	return g.listenerOpen()
+	return g.refusing()
 }
 
 // Close releases the process's handles; a pinned gate stays armed.

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -93,8 +94,9 @@ func checkDrain(t *testing.T, ns *netns.NS, srv *gatetest.Server, g *Gate, dsts 
 	srv.Accept(t)
 }
 
-// TestRestartedServer checks that a gate left armed never refuses a new
-// server on the same port once the drained listener is closed.
+// TestRestartedServer checks that a gate left armed refuses a new server
+// on the same port only for the grace after the drained listener closed,
+// and then never again.
 func TestRestartedServer(t *testing.T) {
 	gatetest.RequireKernel(t, "sklookup")
 	ns := nstest.New(t)
@@ -104,8 +106,10 @@ func TestRestartedServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
+	const grace = time.Second // long enough to see, on a slow machine too
+	g.cfg.GraceNs = uint64(grace)
 	gatetest.ArmTwice(t, g)
-	gatetest.RequireRefused(t, ns, srv.Addr)
+	gatetest.RequireRefused(t, ns, srv.Addr) // the program sees the listener open
 
 	for _, ln := range srv.Sockets {
 		ln.Close()
@@ -113,11 +117,28 @@ func TestRestartedServer(t *testing.T) {
 	for _, f := range srv.Listener.Sockets {
 		f.Close()
 	}
+	closed := time.Now()
 	again := ours.Listen(t, ns, gatetest.ListenOpts{Network: "tcp4", Addr: srv.Addr.String()})
-	gatetest.MustDial(t, ns, again.Addr)
+	gatetest.RequireRefused(t, ns, again.Addr)
+	if armed, err := g.Armed(); err != nil || !armed {
+		t.Errorf("Armed() within the grace after the drained listener closed = %v, %v; want true", armed, err)
+	}
+	served := nstest.WaitFor(3*grace, func() bool {
+		c, err := nstest.DialErr(ns, again.Addr.String())
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	if !served {
+		t.Fatalf("the new server was still refused %s after the drained listener closed", time.Since(closed))
+	}
+	if d := time.Since(closed); d < grace/2 {
+		t.Errorf("the new server was served %s after the drained listener closed; want refusals for about %s", d, grace)
+	}
 	again.Accept(t)
 	if armed, err := g.Armed(); err != nil || armed {
-		t.Errorf("Armed() with the drained listener closed = %v, %v; want false", armed, err)
+		t.Errorf("Armed() after the grace = %v, %v; want false", armed, err)
 	}
 	if err := g.Disarm(); err != nil {
 		t.Fatal(err)

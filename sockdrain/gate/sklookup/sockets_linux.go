@@ -57,6 +57,7 @@ func configFor(addr netip.AddrPort, facts socketFacts) sklookupGateConfig {
 	cfg := sklookupGateConfig{Port: uint32(addr.Port())}
 	if facts.tied {
 		cfg.Tied = 1
+		cfg.GraceNs = uint64(CloseGrace)
 	}
 	ip := addr.Addr().Unmap()
 	switch {
@@ -93,6 +94,23 @@ func (g *Gate) addSockets() error {
 		}
 	}
 	return nil
+}
+
+// refusing reports whether a tied gate refuses now: a socket is left in
+// the SOCKMAP, or the program found one there less than the grace ago.
+func (g *Gate) refusing() (bool, error) {
+	if open, err := g.listenerOpen(); err != nil || open {
+		return open, err
+	}
+	var cfg sklookupGateConfig
+	if err := g.objs.Config.Lookup(uint32(0), &cfg); err != nil {
+		return false, fmt.Errorf("read sk_lookup config: %w", err)
+	}
+	var now unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &now); err != nil { // bpf_ktime_get_ns's clock
+		return false, err
+	}
+	return cfg.SeenOpenNs != 0 && uint64(now.Nano())-cfg.SeenOpenNs < cfg.GraceNs, nil
 }
 
 // listenerOpen reports whether a socket is left in the SOCKMAP.
