@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"testing"
@@ -49,5 +50,34 @@ func TestCreateListRemove(t *testing.T) {
 	}
 	if err := Remove(key); err != nil {
 		t.Fatalf("Remove of a missing dir: %v", err)
+	}
+}
+
+func TestRemoveNetNS(t *testing.T) {
+	requireRoot(t)
+	var b [4]byte
+	rand.Read(b[:])
+	ino := uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3]) | 1<<40 // no real netns has it
+	ours := []string{fmt.Sprintf("sklookup_%d_7f000001_80", ino), fmt.Sprintf("reuseport_%d_00000000_443", ino)}
+	other := fmt.Sprintf("sklookup_%d_7f000001_80", ino+1)
+	for _, k := range append(slices.Clone(ours), other) {
+		if _, err := Create(k); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { Remove(k) })
+	}
+	removed, err := RemoveNetNS(ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Sort(removed); !slices.Equal(removed, slices.Sorted(slices.Values(ours))) {
+		t.Errorf("RemoveNetNS removed %q, want %q", removed, ours)
+	}
+	keys, err := List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(keys, other) || slices.Contains(keys, ours[0]) || slices.Contains(keys, ours[1]) {
+		t.Errorf("after RemoveNetNS the keys are %q; want %q kept and %q gone", keys, other, ours)
 	}
 }

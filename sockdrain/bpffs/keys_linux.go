@@ -25,3 +25,28 @@ func Listeners(prefix string) ([]gate.Listener, error) {
 	}
 	return ls, nil
 }
+
+// RemoveNetNS removes the pin directories of every gate whose key names the
+// network namespace with inode ino, and returns their keys. Tests use it to
+// clear what a failed test left pinned for its namespace.
+func RemoveNetNS(ino uint64) ([]string, error) {
+	keys, err := List()
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, k := range keys {
+		_, key, ok := strings.Cut(k, "_") // the gate's prefix, then its Listener.Key
+		if !ok {
+			continue
+		}
+		if got, _, err := gate.ParseKey(key); err != nil || got != ino {
+			continue
+		}
+		if err := Remove(k); err != nil {
+			return removed, err
+		}
+		removed = append(removed, k)
+	}
+	return removed, nil
+}

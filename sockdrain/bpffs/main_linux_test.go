@@ -1,4 +1,4 @@
-package bpffs
+package bpffs_test
 
 import (
 	"os"

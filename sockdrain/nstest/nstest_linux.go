@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sockdrain/sockdrain/sockdrain/bpffs"
 	"github.com/sockdrain/sockdrain/sockdrain/netns"
 )
 
@@ -46,7 +47,20 @@ func New(tb testing.TB) *netns.NS {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	ino, err := ns.Inode()
+	if err != nil {
+		ns.Remove()
+		tb.Fatal(err)
+	}
 	tb.Cleanup(func() {
+		// A test that stops between a drain and its resume leaves the gate
+		// pinned, and later tests would take it for theirs.
+		removed, err := bpffs.RemoveNetNS(ino)
+		if err != nil {
+			tb.Errorf("remove the pins of netns %s: %v", ns.Path(), err)
+		} else if len(removed) > 0 && !tb.Failed() {
+			tb.Errorf("the test left gates pinned for its netns: %q (removed)", removed)
+		}
 		if err := ns.Remove(); err != nil {
 			tb.Errorf("remove netns %s: %v", ns.Path(), err)
 		}
