@@ -45,17 +45,23 @@ func sysctl(name, value string) error {
 // listenDrops reads the kernel's count of connections a listener in ns
 // dropped (TcpExt ListenDrops: SYNs and final ACKs that found the queue full,
 // among other causes), whose clients then wait for a retransmission.
-func listenDrops(ns *netns.NS) (n int64, err error) {
+func listenDrops(ns *netns.NS) (int64, error) {
+	text, err := readNetFile(ns, "netstat")
+	if err != nil {
+		return 0, err
+	}
+	return netstatField(text, "TcpExt", "ListenDrops")
+}
+
+// readNetFile reads /proc/net/name as ns sees it.
+func readNetFile(ns *netns.NS, name string) (text string, err error) {
 	err = ns.Do(func() error {
 		// /proc/thread-self/net shows the namespace of the calling thread.
-		b, err := os.ReadFile("/proc/thread-self/net/netstat")
-		if err != nil {
-			return err
-		}
-		n, err = netstatField(string(b), "TcpExt", "ListenDrops")
+		b, err := os.ReadFile("/proc/thread-self/net/" + name)
+		text = string(b)
 		return err
 	})
-	return n, err
+	return text, err
 }
 
 // netstatField finds one counter in /proc/net/netstat, whose sections are
@@ -81,16 +87,12 @@ func netstatField(text, prefix, name string) (int64, error) {
 // loopbackPackets reads how many packets the loopback device of ns has
 // received (/proc/net/dev): on loopback, every packet of a connection,
 // either way, passes the input hook once.
-func loopbackPackets(ns *netns.NS) (n int64, err error) {
-	err = ns.Do(func() error {
-		b, err := os.ReadFile("/proc/thread-self/net/dev")
-		if err != nil {
-			return err
-		}
-		n, err = devRxPackets(string(b), "lo")
-		return err
-	})
-	return n, err
+func loopbackPackets(ns *netns.NS) (int64, error) {
+	text, err := readNetFile(ns, "dev")
+	if err != nil {
+		return 0, err
+	}
+	return devRxPackets(text, "lo")
 }
 
 // devRxPackets finds the received-packets counter of one interface in
