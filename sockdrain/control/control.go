@@ -46,6 +46,12 @@ type Request struct {
 	Stall    time.Duration `json:"stall,omitempty"`
 	NoVerify bool          `json:"no_verify,omitempty"`
 	KeepGate bool          `json:"keep_gate,omitempty"`
+	// Stop is a command the server runs with /bin/sh -c once the backlog
+	// is empty; StopSignal a signal it sends its child then.
+	Stop       string        `json:"stop,omitempty"`
+	StopSignal int           `json:"stop_signal,omitempty"`
+	CloseIdle  bool          `json:"close_idle,omitempty"`
+	Idle       time.Duration `json:"idle,omitempty"`
 }
 
 // message is one line from server to client: a Report as it happens, or

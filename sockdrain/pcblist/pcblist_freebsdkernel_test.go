@@ -34,7 +34,7 @@ func TestKernelCountsAcceptQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ls := observe.Fold(ss)
+	ls := observe.Fold(ss, 0)
 	if len(ls) != 1 || ls[0].Listen != addr || ls[0].AcceptQueue != queued {
 		t.Errorf("pcblist folds to %+v, want %s with %d queued", ls, addr, queued)
 	}
