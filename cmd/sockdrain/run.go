@@ -24,7 +24,7 @@ func runCommand(e env) *cli.Command {
 		Description: "sockdrain run makes the listening sockets and starts CMD with them as file descriptors\n" +
 			"3, 4, ... by the systemd convention (LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES=NAME). It keeps\n" +
 			"its own duplicates, and serves `sockdrain drain --control NAME` on a control socket only\n" +
-			"root can reach ("+control.DefaultDir+"/NAME.sock), running the drain on the sockets it owns. It\n" +
+			"root can reach (" + control.DefaultDir + "/NAME.sock), running the drain on the sockets it owns. It\n" +
 			"forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to CMD and exits with CMD's\n" +
 			"status, or 128+N if a signal N killed it. NAME defaults to the first socket's port.",
 		Flags: []cli.Flag{
