@@ -21,9 +21,10 @@ type Gate struct {
 	rules  []string
 	addr   netip.AddrPort
 	run    pfctl
-	// loaded reports whether pfctl -s rules output of the anchor lists
-	// every rule that matters.
-	loaded func(rules string) bool
+	// armed and loaded read pfctl -s rules output of the anchor: armed,
+	// whether it holds the rule that makes the gate what it is (Armed);
+	// loaded, whether it holds every rule Arm loads.
+	armed, loaded func(rules string) bool
 }
 
 var _ gate.Gate = (*Gate)(nil)
@@ -34,7 +35,7 @@ func newGate(l gate.Listener, run pfctl) (*Gate, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gate{anchor: AnchorPath(l.Key()), rules: rules, addr: l.Addr, run: run,
+	g := &Gate{anchor: AnchorPath(l.Key()), rules: rules, addr: l.Addr, run: run, armed: HasRule,
 		loaded: func(out string) bool { return HasRule(out) && HasStateless(out, "out") }}
 	if err := g.checkMain(); err != nil {
 		return nil, err
@@ -54,8 +55,8 @@ func newCompanion(l gate.Listener, run pfctl) (*Gate, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gate{anchor: CompanionAnchorPath(l.Key()), rules: rules, addr: l.Addr, run: run,
-		loaded: func(out string) bool { return HasStateless(out, "out") && HasStateless(out, "in") }}
+	both := func(out string) bool { return HasStateless(out, "out") && HasStateless(out, "in") }
+	g := &Gate{anchor: CompanionAnchorPath(l.Key()), rules: rules, addr: l.Addr, run: run, armed: both, loaded: both}
 	if err := g.checkMain(); err != nil {
 		return nil, err
 	}
@@ -80,8 +81,8 @@ func (g *Gate) Arm() error {
 	if _, err := g.run(strings.Join(g.rules, "\n")+"\n", "-a", g.anchor, "-f", "-"); err != nil {
 		return fmt.Errorf("load pf rules into anchor %s: %w", g.anchor, err)
 	}
-	armed, err := g.Armed()
-	if err == nil && !armed {
+	out, err := g.run("", "-a", g.anchor, "-s", "rules")
+	if err == nil && !g.loaded(out) {
 		err = errors.New("pfctl accepted the rules but the anchor does not list them")
 	}
 	if err != nil {
@@ -98,13 +99,14 @@ func (g *Gate) Disarm() error {
 	return nil
 }
 
-// Armed reports whether the anchor holds the gate's rules.
+// Armed reports whether the anchor holds the gate's block rule (a
+// companion's: its pass rules), also as an older sockdrain left it.
 func (g *Gate) Armed() (bool, error) {
 	out, err := g.run("", "-a", g.anchor, "-s", "rules")
 	if err != nil {
 		return false, fmt.Errorf("read pf anchor %s: %w", g.anchor, err)
 	}
-	return g.loaded(out), nil
+	return g.armed(out), nil
 }
 
 // Warnings reports how clients can bypass this gate, such as pf skipping

@@ -117,6 +117,11 @@ func TestArmFailsWithoutLoopbackRule(t *testing.T) {
 	if err := g.Arm(); err == nil {
 		t.Fatal("Arm succeeded though the anchor lacks the loopback pass rule")
 	}
+	// The block rule alone still refuses, as an older sockdrain's gate
+	// did: Armed says so, and resume and busy checks see it.
+	if armed, err := g.Armed(); err != nil || !armed {
+		t.Errorf("Armed with the block rule alone = %v, %v; want true", armed, err)
+	}
 }
 
 func TestCompanionArmDisarm(t *testing.T) {
