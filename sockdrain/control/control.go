@@ -22,9 +22,6 @@ import (
 	"github.com/sockdrain/sockdrain"
 )
 
-// DefaultDir is where `sockdrain run` makes its control sockets.
-const DefaultDir = "/run/sockdrain"
-
 // Path is the control socket of name: name itself when it holds a '/',
 // else DefaultDir/name.sock.
 func Path(name string) string {
