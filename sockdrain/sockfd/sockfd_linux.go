@@ -121,17 +121,3 @@ func With(pid, fd int, fn func(fd int) error) error {
 	defer unix.Close(nfd)
 	return fn(nfd)
 }
-
-// Control calls fn with f's descriptor without touching its blocking mode,
-// which a duplicate shares with the descriptor it was taken from.
-func Control(f *os.File, fn func(fd int) error) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var fnErr error
-	if err := rc.Control(func(fd uintptr) { fnErr = fn(int(fd)) }); err != nil {
-		return err
-	}
-	return fnErr
-}
