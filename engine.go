@@ -173,7 +173,7 @@ func (e *engine) wait(ctx context.Context) (Report, error) {
 			return e.finish(EventWarning, c, err.Error()), err
 		}
 		if e.advance(c) == Drained {
-			return e.finish(EventPhase, c, e.drainedMessage()), nil
+			return e.finish(EventPhase, c, e.drainedMessage(ls)), nil
 		}
 		if e.phase != Gated && e.stopDone == nil && !e.stopped && e.handsOver() {
 			e.startStop(ctx, c)
@@ -221,11 +221,24 @@ func (e *engine) remember(ls []Listener) {
 	}
 }
 
-func (e *engine) drainedMessage() string {
-	if e.stopped {
-		return "the server stopped and every connection is closed and acknowledged"
+// drainedMessage says how a drain ended. After a stop that closed every
+// listener, nothing is left for the gate to guard: it is removed, so no
+// pin or rule outlives the server.
+func (e *engine) drainedMessage(ls []Listener) string {
+	if !e.stopped {
+		return "the gate stays armed until resume"
 	}
-	return "the gate stays armed until resume"
+	msg := "the server stopped and every connection is closed and acknowledged"
+	if slices.ContainsFunc(ls, func(l Listener) bool { return l.Sockets > 0 }) {
+		return msg + "; its listener is still open, so the gate stays armed until resume"
+	}
+	if e.joined {
+		return msg
+	}
+	if err := e.rollback(); err != nil {
+		return fmt.Sprintf("%s; removing the gate failed (run resume): %v", msg, err)
+	}
+	return msg + "; the listener is closed and the gate removed"
 }
 
 // listenerGone reports the end of a drain whose listeners all closed: by
