@@ -258,8 +258,9 @@ func TestKeepAliveSlowReadersLoseNoByte(t *testing.T) {
 	n := startNginx(t, ns, addr, big)
 	results := make(chan slowResult, clients)
 	for range clients {
-		// 32 KiB every 8 ms: about 2 s for 8 MiB.
-		go func() { results <- slowGet(ns, addr, "/big", 16<<10, 32<<10, 8*time.Millisecond, 30*time.Second) }()
+		// 32 KiB reads 5 ms apart: 8 MiB in about 3 s, nginx's last
+		// writes at about 2 s, then some 3 MiB left in each orphan.
+		go func() { results <- slowGet(ns, addr, "/big", 16<<10, 32<<10, 5*time.Millisecond, 30*time.Second) }()
 	}
 	time.Sleep(300 * time.Millisecond) // the answers are under way, send buffers full
 	r := runCLIProcess(t, 40*time.Second, "drain", "--listen", addr, "--netns", ns.Path(),

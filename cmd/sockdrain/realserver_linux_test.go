@@ -359,17 +359,21 @@ func startGoHTTP(t *testing.T, ns *netns.NS, addr string) *goHTTP {
 	}
 	cmd := exec.Command(exe, goServerArg, addr)
 	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
+	out, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	cmd.Stdout = w
 	g := &goHTTP{serverGroup: startGroup(t, ns, "go net/http server", cmd)}
+	w.Close()
 	ready := make(chan string, 1)
 	go func() {
-		line, _ := bufio.NewReader(out).ReadString('\n')
+		defer out.Close()
+		br := bufio.NewReader(out)
+		line, _ := br.ReadString('\n')
 		ready <- line
 		// The rest (its shutdown line) goes to the test's stderr.
-		for sc := bufio.NewScanner(out); sc.Scan(); {
+		for sc := bufio.NewScanner(br); sc.Scan(); {
 			fmt.Fprintf(os.Stderr, "go server: %s\n", sc.Text())
 		}
 	}()
