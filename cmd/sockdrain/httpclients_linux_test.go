@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -48,6 +49,7 @@ type keepAliveConfig struct {
 	URL      string        // http://HOST:PORT/PATH, a literal IP
 	Clients  int           // concurrent clients, one connection each
 	Pause    time.Duration // between a response and the next request
+	Jitter   bool          // pause uniformly from Pause/2 to 3*Pause/2 instead
 	Requests int           // per client, at most
 	Duration time.Duration // the whole run, at most
 	Body     []byte        // what every complete response carries
@@ -102,6 +104,9 @@ func (k *keepAlive) client(c *http.Client, deadline time.Time) {
 		default:
 		}
 		pause := k.cfg.Pause
+		if k.cfg.Jitter {
+			pause = pause/2 + rand.N(pause)
+		}
 		if k.get(c) == errRefused {
 			pause = 20 * time.Millisecond
 		}

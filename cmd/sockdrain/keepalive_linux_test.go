@@ -76,6 +76,18 @@ func requireDrained(t *testing.T, r cliRun) []map[string]any {
 	return reps
 }
 
+// resumeAfter runs `sockdrain resume` on addr, as an operator does after
+// a drain whose gate stays armed, whether or not the listener is still
+// there; nstest then checks that nothing of the gate is left pinned.
+func resumeAfter(t *testing.T, ns *netns.NS, addr string) {
+	t.Helper()
+	r := runCLIProcess(t, 20*time.Second, "resume", "--listen", addr, "--netns", ns.Path(), "--json")
+	if r.code != exitOK {
+		t.Errorf("resume after the drain: %s", r)
+	}
+	t.Logf("resume %s: %s", addr, strings.TrimSpace(r.stdout))
+}
+
 // afterDrain lets the clients run on for a while after a drain, stops
 // them, and returns what they got in that while.
 func afterDrain(k *keepAlive, d time.Duration) keepAliveCounts {
@@ -114,6 +126,61 @@ func TestKeepAliveNginxStop(t *testing.T) {
 		t.Errorf("after the drain and the stop: %s; want only refused connects", after)
 	}
 	k.requireNoBad(t)
+	resumeAfter(t, ns, addr)
+}
+
+// nginx keeps running while the drain closes its idle keep-alive
+// connections itself (--close-idle). The clients pause from 0.75 to 2.25
+// times --idle, so a request may cross the FIN sockdrain sends: Go's
+// Transport retries such a GET (counted as a retry), and no client sees a
+// bad outcome. After the drain nginx still listens, refusing behind the
+// gate until `resume`, and then serves again.
+func TestKeepAliveNginxCloseIdle(t *testing.T) {
+	ns := nstest.New(t)
+	const addr = "127.0.0.1:8080"
+	n := startNginx(t, ns, addr, nil)
+	cfg := keepAliveClients("http://" + addr + "/")
+	cfg.Pause, cfg.Jitter = 300*time.Millisecond, true
+	k := startKeepAlive(t, ns, cfg)
+	k.waitConnections(t, 32, 5*time.Second)
+	before := k.Counts()
+	r := runCLIProcess(t, 40*time.Second, "drain", "--listen", addr, "--netns", ns.Path(),
+		"--close-idle", "--idle", "200ms", "--timeout", "30s", "--json")
+	during := k.Counts().sub(before)
+	reps := requireDrained(t, r)
+	closed := maxCount(reps[len(reps)-1:], "closed_idle")
+	t.Logf("clients during the drain: %s; sockdrain closed %v idle connections", during, closed)
+	if closed != 32 {
+		t.Errorf("final report %v: want closed_idle 32, one per client", reps[len(reps)-1])
+	}
+	if n.exited() {
+		t.Fatal("nginx exited; --close-idle must leave the server running")
+	}
+	gates := statusGates(t, ns, addr)
+	gated := afterDrain(k, 500*time.Millisecond)
+	t.Logf("clients while gated after the drain: %s", gated)
+	if gated.Refused == 0 || gated.Complete != 0 {
+		t.Errorf("while gated after the drain: %s; want only refused connects", gated)
+	}
+	if len(gates) != 1 {
+		t.Fatalf("status shows gates %q, want one armed", gates)
+	}
+	resume(t, ns, addr, gates[0])
+	requireServedHTTP(t, ns, addr)
+	t.Logf("in all: %s", k.Counts())
+	k.requireNoBad(t)
+}
+
+// requireServedHTTP checks that a new client gets a complete page from addr.
+func requireServedHTTP(t *testing.T, ns *netns.NS, addr string) {
+	t.Helper()
+	cfg := keepAliveClients("http://" + addr + "/")
+	cfg.Clients, cfg.Requests = 1, 2
+	k := startKeepAlive(t, ns, cfg)
+	k.Wait()
+	if c := k.Counts(); c.Complete != 2 {
+		t.Errorf("a new client of %s got %s; want 2 complete answers", addr, c)
+	}
 }
 
 // HAProxy pools keep-alive connections to three nginx backends. Draining
@@ -145,6 +212,7 @@ func TestKeepAliveHAProxy(t *testing.T) {
 		}
 		h.waitStatus(t, "a", "DOWN", 2*time.Second)
 		logServers(t, ns, h, backends, "after the drain of a")
+		resumeAfter(t, ns, backends[0][1]) // a is gone: its gate's pins go too
 	})
 	t.Run("close idle b", func(t *testing.T) {
 		before := k.Counts()
@@ -237,6 +305,7 @@ func TestKeepAliveGoServerStopSignal(t *testing.T) {
 		t.Errorf("after the drain: %s; want only refused connects", after)
 	}
 	k.requireNoBad(t)
+	resumeAfter(t, ns, addr)
 }
 
 // mptcpEnabled reads net.mptcp.enabled inside ns.
@@ -284,6 +353,7 @@ func TestKeepAliveSlowReadersLoseNoByte(t *testing.T) {
 	if !n.waitExit(5 * time.Second) {
 		t.Errorf("nginx is still running 5s after the drain ran its stop command")
 	}
+	resumeAfter(t, ns, addr)
 }
 
 // leftLine is one connection a timed-out drain lists.
