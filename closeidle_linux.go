@@ -109,3 +109,18 @@ func shutdownIfIdle(fd int, idle time.Duration) (shut, late bool, err error) {
 	unread, err = unix.IoctlGetInt(fd, unix.SIOCINQ)
 	return true, err == nil && unread > 0, nil
 }
+
+// probeCloseIdle checks that this kernel has pidfd_getfd, by taking a
+// descriptor of our own process.
+func probeCloseIdle() error {
+	pidfd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		return closeIdleError(os.NewSyscallError("pidfd_open", err))
+	}
+	defer unix.Close(pidfd)
+	fd, err := unix.PidfdGetfd(pidfd, 0, 0)
+	if err != nil {
+		return closeIdleError(os.NewSyscallError("pidfd_getfd", err))
+	}
+	return unix.Close(fd)
+}

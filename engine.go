@@ -314,7 +314,11 @@ func (e *engine) timedOut(c Counts, pending []observe.Socket) (Report, error) {
 	rep := e.report(EventPhase, c, "")
 	rep.Remaining = remaining(pending, e.opts.Idle)
 	e.send(rep)
-	return rep, fmt.Errorf("%w after %s: wait for %s", ErrTimeout, e.opts.Timeout, e.waitingFor(c))
+	err := fmt.Errorf("%w after %s: wait for %s", ErrTimeout, e.opts.Timeout, e.waitingFor(c))
+	if c.Idle > 0 && e.closer == nil && !e.handsOver() {
+		err = fmt.Errorf("%w; idle connections end when their clients close them: hand over to the server's stop (--stop, --stop-signal) or close them (--close-idle)", err)
+	}
+	return rep, err
 }
 
 // waitingFor names the first condition c does not meet, or the stop.
@@ -324,8 +328,8 @@ func (e *engine) waitingFor(c Counts) string {
 		return fmt.Sprintf("accept_queue=0 (%d left)", c.AcceptQueue)
 	case c.SynRecv > 0:
 		return fmt.Sprintf("syn_recv=0 (%d left)", c.SynRecv)
-	case c.Established > 0 && c.Idle == c.Established && e.stopDone == nil && !e.stopped && e.closer == nil:
-		return fmt.Sprintf("established=0 (%d left, all idle: their clients close them, or hand over to the server's stop (--stop) or close them (--close-idle))", c.Established)
+	case c.Established > 0 && c.Idle == c.Established:
+		return fmt.Sprintf("established=0 (%d left, all idle)", c.Established)
 	case c.Established > 0 && c.Idle > 0:
 		return fmt.Sprintf("established=0 (%d left, %d idle)", c.Established, c.Idle)
 	case c.Established > 0:
