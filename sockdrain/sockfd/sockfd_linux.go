@@ -18,17 +18,25 @@ type Holder struct {
 	FD  int
 }
 
-// Holders maps each inode in inodes to the descriptors that refer to it, by
-// reading the links under /proc/PID/fd. Processes that exit or deny access
-// while it reads are skipped.
+// Holders maps each inode in inodes to the descriptors that refer to it.
+// The kernel finds them with a BPF iterator where it can (Linux 5.8, root,
+// the initial pid namespace); otherwise Holders reads the links under
+// /proc/PID/fd, skipping processes that exit or deny access meanwhile.
 func Holders(inodes []uint64) (map[uint64][]Holder, error) {
+	if len(inodes) == 0 {
+		return map[uint64][]Holder{}, nil
+	}
+	if found, err := iterHolders(inodes); err == nil {
+		return found, nil
+	}
+	return procHolders(inodes)
+}
+
+// procHolders is Holders by reading every /proc/PID/fd/* link.
+func procHolders(inodes []uint64) (map[uint64][]Holder, error) {
 	want := make(map[string]uint64, len(inodes))
 	for _, ino := range inodes {
-		want["socket:["+strconv.FormatUint(ino, 10)+"]"] = ino
-	}
-	found := map[uint64][]Holder{}
-	if len(want) == 0 {
-		return found, nil
+		want[socketLink(ino)] = ino
 	}
 	procs, err := os.ReadDir("/proc")
 	if err != nil {
@@ -47,7 +55,7 @@ func Holders(inodes []uint64) (map[uint64][]Holder, error) {
 func HoldersIn(pids []int, inodes []uint64) map[uint64][]Holder {
 	want := make(map[string]uint64, len(inodes))
 	for _, ino := range inodes {
-		want["socket:["+strconv.FormatUint(ino, 10)+"]"] = ino
+		want[socketLink(ino)] = ino
 	}
 	return holdersIn(pids, want)
 }
@@ -135,3 +143,6 @@ func Control(f *os.File, fn func(fd int) error) error {
 	}
 	return fnErr
 }
+
+// socketLink is what /proc/PID/fd/N links to for socket inode ino.
+func socketLink(ino uint64) string { return "socket:[" + strconv.FormatUint(ino, 10) + "]" }
