@@ -102,3 +102,26 @@ func TestIteratorFindsOnlySockets(t *testing.T) {
 		t.Fatalf("iterator found %v for the inode of %s, not a socket", found, bin)
 	}
 }
+
+// FirstHolders finds one holder of each socket, whoever holds it, and
+// leaves out a socket nobody holds.
+func TestFirstHolders(t *testing.T) {
+	nstest.RequireAdmin(t)
+	ns := nstest.New(t)
+	ln := nstest.Listen(t, ns, "127.0.0.1:0", nil)
+	ino := inodeOf(t, ln)
+	child := nstest.HoldInChild(t, ln)
+	mine := inodeOf(t, nstest.Listen(t, ns, "127.0.0.1:0", nil))
+	gone := nstest.Listen(t, ns, "127.0.0.1:0", nil)
+	goneIno := inodeOf(t, gone)
+	gone.Close()
+
+	first, err := FirstHolders([]uint64{ino, mine, goneIno})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first[ino].PID != child.Process.Pid || first[mine].PID != os.Getpid() || len(first) != 2 {
+		t.Fatalf("FirstHolders = %v, want %d for %d, %d for %d, nothing for %d",
+			first, child.Process.Pid, ino, os.Getpid(), mine, goneIno)
+	}
+}

@@ -4,6 +4,7 @@ package sockfd
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"slices"
@@ -169,3 +170,79 @@ func Control(f *os.File, fn func(fd int) error) error {
 
 // socketLink is what /proc/PID/fd/N links to for socket inode ino.
 func socketLink(ino uint64) string { return "socket:[" + strconv.FormatUint(ino, 10) + "]" }
+
+// firstWalkBudget is how many descriptors FirstHolders reads through /proc
+// before it hands the search to Holders.
+const firstWalkBudget = 2000
+
+// FirstHolders finds one descriptor of each socket in inodes, enough to
+// duplicate it, and stops as soon as it has them. It reads /proc, the
+// processes with the fewest descriptors first, for up to firstWalkBudget
+// descriptors; then Holders finds the rest (the iterator, on a busy host).
+// An inode no process holds is missing from the answer.
+func FirstHolders(inodes []uint64) (map[uint64]Holder, error) {
+	first := map[uint64]Holder{}
+	if len(inodes) == 0 {
+		return first, nil
+	}
+	want := make(map[string]uint64, len(inodes))
+	for _, ino := range inodes {
+		want[socketLink(ino)] = ino
+	}
+	procs, err := byDescriptors()
+	if err != nil {
+		return nil, err
+	}
+	read := 0
+	for _, p := range procs {
+		if read+p.fds > firstWalkBudget && p.fds > 0 {
+			break
+		}
+		read += max(p.fds, 1)
+		for ino, hs := range holdersIn([]int{p.pid}, want) {
+			first[ino] = hs[0]
+			delete(want, socketLink(ino))
+		}
+		if len(want) == 0 {
+			return first, nil
+		}
+	}
+	rest := slices.Collect(maps.Values(want))
+	found, err := Holders(rest)
+	if err != nil {
+		return nil, err
+	}
+	for _, ino := range rest {
+		if hs := found[ino]; len(hs) > 0 {
+			first[ino] = hs[0]
+		}
+	}
+	return first, nil
+}
+
+// proc is a process and how many descriptors it has open.
+type proc struct{ pid, fds int }
+
+// byDescriptors lists the processes, those with the fewest descriptors
+// first. The size of /proc/PID/fd is that count since Linux 6.2; where it
+// is 0, the process goes first and costs its own walk.
+func byDescriptors() ([]proc, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	var procs []proc
+	var st unix.Stat_t
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if unix.Stat("/proc/"+e.Name()+"/fd", &st) != nil {
+			continue
+		}
+		procs = append(procs, proc{pid: pid, fds: int(st.Size)})
+	}
+	slices.SortStableFunc(procs, func(a, b proc) int { return a.fds - b.fds })
+	return procs, nil
+}
