@@ -28,6 +28,7 @@ var sections = []section{
 	{"3", runOverhead},
 	{"4", runObserver},
 	{"5", runDrained},
+	{"6", runBusy},
 }
 
 // run runs the chosen tables and writes the report.
@@ -40,6 +41,9 @@ func run(cfg config) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.hold > 0 {
+		return kernelLock{ctx, cfg.lock}.hold(func() error { return holdBusy(ctx, cfg.hold, cfg.holdFor) })
+	}
 	start := time.Now()
 	var tables []*benchmark.Table
 	var failed []error
