@@ -4,7 +4,8 @@
 // it creates and removes, over loopback.
 //
 // Tables: loss per stop under load, time to refuse, gate overhead, observer
-// scaling, and drained-detection latency. Each figure is a median with its
+// scaling, drained-detection latency, and the time until a backend behind
+// HAProxy is safe to stop. Each figure is a median with its
 // spread and N; comparisons are ratios from rounds interleaved in one run.
 package main
 
@@ -25,7 +26,8 @@ type config struct {
 	cli       string        // the built sockdrain binary
 	lock      string        // file to flock around kernel work; empty: none
 	stops     int           // stops per loss cell
-	sections  string        // which tables to run: a subset of "12345"
+	sections  string        // which tables to run: a subset of "123456"
+	lbRounds  int           // rounds of table 6 per client count
 	drainWait time.Duration // how long the CPU-measured drain waits
 	revision  string        // what the report says was measured
 }
@@ -37,14 +39,15 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.cli, "sockdrain", "bin/sockdrain", "the built sockdrain `binary`")
 	fs.StringVar(&c.lock, "lock", "/tmp/sockdrain-kernel.lock", "`file` to flock around each piece of kernel work (empty: none)")
 	fs.IntVar(&c.stops, "stops", 10, "stops per loss cell")
-	fs.StringVar(&c.sections, "tables", "12345", "which tables to run")
+	fs.StringVar(&c.sections, "tables", "123456", "which tables to run")
+	fs.IntVar(&c.lbRounds, "lb-rounds", 10, "rounds per client count of table 6 (HAProxy)")
 	fs.StringVar(&c.revision, "rev", "", "the sockdrain `revision` measured, for the report (default: from the build info)")
 	fs.DurationVar(&c.drainWait, "drain-wait", 60*time.Second, "how long the CPU-measured drain waits on long-lived connections")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	if c.stops < 1 || c.drainWait <= 0 {
-		return c, fmt.Errorf("-stops must be at least 1 and -drain-wait positive")
+	if c.stops < 1 || c.lbRounds < 1 || c.drainWait <= 0 {
+		return c, fmt.Errorf("-stops and -lb-rounds must be at least 1 and -drain-wait positive")
 	}
 	return c, nil
 }
