@@ -409,7 +409,13 @@ func lbTable(rounds int, cells map[[2]int]*lbCell, firstBad []string) *benchmark
 				"no session on b2 after `disable server`: the wait beyond it is for HAProxy's connections to nginx to close. " +
 				"\"Pooled\" is b2's connections from HAProxy when the run began. " +
 				"Client outcomes are summed over the runs, each from its start until b2 was UP again: \"bad\" is an error or a wrong answer, " +
-				"\"refused\" an ECONNREFUSED from HAProxy (none expected: HAProxy stays up).",
+				"\"refused\" an ECONNREFUSED from HAProxy (none expected: HAProxy stays up). HAProxy's own window is the shortest " +
+				"(nothing to restart or re-check), so its clients made the fewest requests in it.",
+			"What bounds the figures: sockdrain's include its exec, finding the listener and arming the gate with a verify probe " +
+				"(table 2), and, for `--close-idle`, `--idle 1s`: a pooled connection is closed only once it has received nothing for that long. " +
+				"Where HAProxy's two columns are equal, its first poll after `disable server` already found b2 with no session and no connection: " +
+				"HAProxy closed its idle pooled connections to b2 as it put it in maintenance, and the figure is the time of that one poll " +
+				"(the admin-socket round trip and one inet_diag dump).",
 		},
 		Header: []string{"clients", "strategy", "to safe to stop: median [min–max] (N)", "÷ HAProxy's own, per round",
 			"HAProxy's scur 0 after", "pooled at start", "client requests: complete / bad / refused", "failed runs"},
