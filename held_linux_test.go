@@ -21,8 +21,20 @@ import (
 // Afterwards the listener's fd must still be O_NONBLOCK and Accept must
 // still go through Go's poller: it serves a client, and times out.
 func TestHeldSocketsStayNonBlocking(t *testing.T) {
-	for _, backend := range []string{"reuseport", "sklookup", "nftables"} {
-		t.Run(backend, func(t *testing.T) {
+	for _, held := range []bool{true, false} {
+		for _, backend := range []string{"reuseport", "sklookup", "nftables"} {
+			name := backend
+			if !held {
+				name += "/taken" // the drain takes the socket from this process, as from any server
+			}
+			t.Run(name, func(t *testing.T) { testStaysNonBlocking(t, backend, held) })
+		}
+	}
+}
+
+func testStaysNonBlocking(t *testing.T, backend string, held bool) {
+	{
+		{
 			ns := nstest.New(t)
 			ln := nstest.Listen(t, ns, "127.0.0.1:0", reusePortControl)
 			f, err := ln.File()
@@ -32,7 +44,10 @@ func TestHeldSocketsStayNonBlocking(t *testing.T) {
 			defer f.Close()
 			addr := ln.Addr().(*net.TCPAddr).AddrPort()
 			target := sockdrain.Target{Addr: addr.Addr(), Port: addr.Port(), NetNS: ns.Path()}
-			opts := sockdrain.Options{Backend: backend, Timeout: 5 * time.Second, Sockets: []*os.File{f}}
+			opts := sockdrain.Options{Backend: backend, Timeout: 5 * time.Second}
+			if held {
+				opts.Sockets = []*os.File{f}
+			}
 			if _, err := sockdrain.Drain(t.Context(), target, opts); err != nil {
 				t.Fatalf("drain: %v", err)
 			}
@@ -49,7 +64,7 @@ func TestHeldSocketsStayNonBlocking(t *testing.T) {
 			if err := acceptWithin(ln, 100*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Fatalf("accept with nobody queued = %v; want the deadline to pass", err)
 			}
-		})
+		}
 	}
 }
 

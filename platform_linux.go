@@ -235,10 +235,13 @@ func ownerPIDs(s *session, pid int) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Our own duplicates are no server. Their descriptors are read with
+	// sockfd.Control: Fd would make the server's listener blocking, as a
+	// duplicate shares its open file description.
 	ours := map[int]bool{}
 	for _, gl := range s.gls {
 		for _, f := range gl.Sockets {
-			ours[int(f.Fd())] = true
+			sockfd.Control(f, func(fd int) error { ours[fd] = true; return nil })
 		}
 	}
 	pids := []int{}

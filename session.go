@@ -94,7 +94,8 @@ func (s *session) close() {
 }
 
 func newEngine(t Target, opts Options) (_ *engine, _ func(), err error) {
-	s, err := openSession(t, grabFrom(opts.PID), false)
+	var first []int // the owners found before arming
+	s, err := openSession(t, grabFrom(opts.PID, &first), false)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -147,6 +148,9 @@ func newEngine(t Target, opts Options) (_ *engine, _ func(), err error) {
 		if owners, err = ownerPIDs(s, opts.PID); err != nil {
 			return err
 		}
+		// A server that died since the gate was armed is found by no
+		// walk now, but must count as exited: keep the owners found before.
+		owners = slices.Compact(slices.Sorted(slices.Values(append(owners, first...))))
 		srv, err := watchServers(owners)
 		if err != nil {
 			return err
@@ -246,7 +250,7 @@ func Resume(ctx context.Context, t Target) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, context.Cause(ctx)
 	}
-	s, err := openSession(t, grabFrom(0), true)
+	s, err := openSession(t, grabFrom(0, nil), true)
 	if err != nil {
 		return nil, err
 	}
@@ -330,10 +334,14 @@ func resumeCandidates(s *session, t Target) ([]gate.Listener, error) {
 }
 
 // grabFrom takes a listener's sockets from processes that hold them, the
-// first found of each (see grabSockets); pid, if set, must hold them.
-func grabFrom(pid int) func(Listener) ([]*os.File, error) {
+// first found of each (see grabSockets); pid, if set, must hold them. It
+// adds those processes to owners, if not nil.
+func grabFrom(pid int, owners *[]int) func(Listener) ([]*os.File, error) {
 	return func(l Listener) ([]*os.File, error) {
-		socks, _, err := grabSockets(l, pid)
+		socks, pids, err := grabSockets(l, pid)
+		if owners != nil {
+			*owners = append(*owners, pids...)
+		}
 		return socks, err
 	}
 }
@@ -348,7 +356,7 @@ func ArmedGates(t Target, ls []Listener) error {
 				return grabIn(l, known.PIDs), nil
 			}
 		}
-		return grabFrom(0)(l)
+		return grabFrom(0, nil)(l)
 	}, true)
 	if err != nil {
 		return err
