@@ -1,0 +1,68 @@
+package main
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+
+	"github.com/sockdrain/sockdrain/sockdrain/bpffs"
+	"github.com/sockdrain/sockdrain/sockdrain/gate/gatetest"
+	"github.com/sockdrain/sockdrain/sockdrain/loadgen"
+	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+)
+
+// demoJSON is what the test reads of `sockdrain demo --json`.
+type demoJSON struct {
+	Strategies []struct {
+		Name    string `json:"name"`
+		Gate    string `json:"gate"`
+		Stops   int    `json:"stops"`
+		PerStop []struct {
+			Counts loadgen.Counts `json:"counts"`
+			Lost   int64          `json:"lost"`
+		} `json:"per_stop"`
+		StopsWithLosses int   `json:"stops_with_losses"`
+		Lost            int64 `json:"lost"`
+	} `json:"strategies"`
+}
+
+// TestDemoDrainedStopsLoseNoClient runs `sockdrain demo` as a new user
+// would, once per gate, and wants every stop of its drained strategy to
+// lose no client: each one's clients got a complete response or
+// ECONNREFUSED, and at least one of each. Before the fix the demo opened
+// the gate before stopping the server, and the stop reset what the
+// reopened listener had queued (issue 16).
+func TestDemoDrainedStopsLoseNoClient(t *testing.T) {
+	const wantStops = 5 // the demo's default
+	nstest.RequireAdmin(t)
+	for _, backend := range []string{"reuseport", "sklookup", "nftables"} {
+		t.Run(backend, func(t *testing.T) {
+			gatetest.RequireKernel(t, backend)
+			pins, err := bpffs.List()
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, stdout, stderr := runCLI(t, "demo", "--json", "--backend", backend, "--warmup", "300ms")
+			if code != exitOK {
+				t.Fatalf("exit %d: %s%s", code, stderr, stdout)
+			}
+			var out demoJSON
+			if err := json.Unmarshal([]byte(stdout), &out); err != nil || len(out.Strategies) != 2 {
+				t.Fatalf("want two strategies in the JSON: %v\n%s", err, stdout)
+			}
+			drained := out.Strategies[1]
+			if drained.Gate != backend || drained.Stops != wantStops || len(drained.PerStop) != wantStops || drained.Lost != 0 || drained.StopsWithLosses != 0 {
+				t.Errorf("drained strategy %q: gate %q, %d stops, %d lost in %d: want %s, %d stops, none lost",
+					drained.Name, drained.Gate, len(drained.PerStop), drained.Lost, drained.StopsWithLosses, backend, wantStops)
+			}
+			for i, s := range drained.PerStop {
+				if s.Lost != 0 || s.Counts.Bad() != 0 || s.Counts.Complete == 0 || s.Counts.Refused == 0 {
+					t.Errorf("drained stop %d: %+v, lost %d: want complete and refused attempts only, some of each", i+1, s.Counts, s.Lost)
+				}
+			}
+			if after, err := bpffs.List(); err != nil || !slices.Equal(after, pins) {
+				t.Errorf("pins after the demo %v (%v), want %v as before", after, err, pins)
+			}
+		})
+	}
+}

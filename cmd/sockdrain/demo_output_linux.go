@@ -1,0 +1,211 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sockdrain/sockdrain"
+	"github.com/sockdrain/sockdrain/sockdrain/loadgen"
+	"github.com/sockdrain/sockdrain/sockdrain/stoploss"
+)
+
+// demoResult is everything a demo saw; --json prints it as it is.
+type demoResult struct {
+	Namespace  string             `json:"netns"`
+	Server     string             `json:"server"`
+	Clients    int                `json:"clients"`
+	Delay      sockdrain.Duration `json:"delay"`
+	Warmup     sockdrain.Duration `json:"warmup"`
+	Strategies []demoStrategy     `json:"strategies"`
+	Summary    string             `json:"summary"`
+}
+
+// demoStrategy is one way of stopping the server, and its stops.
+type demoStrategy struct {
+	Name string `json:"name"`
+	// How says what the strategy does.
+	How string `json:"how"`
+	// Gate is the sockdrain gate that refused, for the drained strategy.
+	Gate string `json:"gate,omitempty"`
+	// PerStop holds each stop's outcomes, the Tally their sums.
+	PerStop []demoStop `json:"per_stop"`
+	stoploss.Tally
+	Lost int64 `json:"lost"`
+}
+
+// demoStop is what one stop's clients saw: those in flight when it began,
+// or arriving after it.
+type demoStop struct {
+	Counts loadgen.Counts `json:"counts"`
+	Lost   int64          `json:"lost"`
+	// Gate, Gated and Drained are the drain's gate, and when it refused
+	// and found the port drained, from its start; drained stops only.
+	Gate    string             `json:"gate,omitempty"`
+	Gated   sockdrain.Duration `json:"gated,omitempty"`
+	Drained sockdrain.Duration `json:"drained,omitempty"`
+	// Samples describe the first few lost clients.
+	Samples []loadgen.Sample `json:"samples,omitempty"`
+}
+
+func newDemoStrategy(drained bool) demoStrategy {
+	if drained {
+		return demoStrategy{Name: "sockdrain, then stop", How: "sockdrain drain, close the listeners, sockdrain resume"}
+	}
+	return demoStrategy{Name: "plain stop", How: "close the listeners, answer the requests in flight"}
+}
+
+func (st *demoStrategy) add(s demoStop) {
+	st.PerStop = append(st.PerStop, s)
+	st.Tally.Add(s.Counts)
+	st.Lost = st.Tally.Lost()
+	if s.Gate != "" {
+		st.Gate = s.Gate
+	}
+}
+
+// demoSummary says in one line what each strategy's stops lost.
+func demoSummary(strats []demoStrategy) string {
+	var parts []string
+	for _, st := range strats {
+		if st.Lost == 0 {
+			parts = append(parts, fmt.Sprintf("%s: 0 of %d stops lost a client", st.Name, st.Stops))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s: %d of %d stops lost %d %s", st.Name, st.StopsWithLosses,
+			st.Stops, st.Lost, plural(st.Lost, "client")))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func plural(n int64, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+// lostAs says how the clients in c were lost: the kind, or with several
+// kinds, each kind's count.
+func lostAs(c loadgen.Counts) string {
+	var parts []string
+	for _, k := range []struct {
+		n    int64
+		name string
+	}{
+		{c.ResetBeforeResponse, "reset before the response"}, {c.ResetMidResponse, "reset mid-response"},
+		{c.Timeout, "timed out"}, {c.Partial, "cut short"}, {c.Other, "other"},
+	} {
+		if k.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", k.n, k.name))
+		}
+	}
+	if len(parts) == 1 {
+		_, kind, _ := strings.Cut(parts[0], " ")
+		return kind
+	}
+	return strings.Join(parts, ", ")
+}
+
+// demoOutput shows a demo: lines as it runs and tables at the end, or one
+// JSON object at the end.
+type demoOutput struct {
+	w    io.Writer
+	json bool
+	seen map[string]bool // the gate and warning messages shown
+}
+
+func newDemoOutput(e env, asJSON bool) *demoOutput {
+	return &demoOutput{w: e.stdout, json: asJSON, seen: map[string]bool{}}
+}
+
+func (o *demoOutput) printf(format string, args ...any) {
+	if !o.json {
+		fmt.Fprintf(o.w, format, args...)
+	}
+}
+
+func (o *demoOutput) intro(r demoResult, stops int) {
+	server := map[string]string{"reuseport": "4 SO_REUSEPORT sockets", "plain": "one socket",
+		"mptcp": "one MPTCP socket"}[r.Server]
+	o.printf("sockdrain demo, in network namespace %s\n", r.Namespace)
+	o.printf("  server: the built-in HTTP server, %s, %v per request\n", server, time.Duration(r.Delay))
+	o.printf("  load:   %d clients in a closed loop, one new connection per request\n", r.Clients)
+	o.printf("  stops:  %d each way; each starts a fresh server, loads it for %v, stops it, and counts\n"+
+		"          what every client in flight at the stop, or arriving after it, saw\n", stops, time.Duration(r.Warmup))
+}
+
+func (o *demoOutput) strategy(st demoStrategy) {
+	o.printf("\n%s: %s\n", st.Name, st.How)
+}
+
+// gate shows the gate's message the first time a drain reports it.
+func (o *demoOutput) gate(msg string) { o.once("  %s\n", msg) }
+
+// warning shows each of the drains' warnings once.
+func (o *demoOutput) warning(msg string) { o.once("  warning: %s\n", msg) }
+
+func (o *demoOutput) once(format, msg string) {
+	if !o.seen[msg] {
+		o.seen[msg] = true
+		o.printf(format, msg)
+	}
+}
+
+func (o *demoOutput) stop(st demoStrategy, i, n int) {
+	s := st.PerStop[i]
+	o.printf("  stop %d/%d  complete %5d  refused %5d  lost %3d", i+1, n, s.Counts.Complete, s.Counts.Refused, s.Lost)
+	if s.Gate != "" {
+		o.printf("  gated in %v, drained in %v", ms(s.Gated), ms(s.Drained))
+	}
+	if s.Lost > 0 {
+		o.printf(", %s", lostAs(s.Counts))
+	}
+	o.printf("\n")
+	// One example of a loss, or every one when sockdrain lost a client.
+	if len(s.Samples) > 0 && (st.Gate != "" || st.StopsWithLosses == 1) {
+		o.printf("    a lost client: %s\n", s.Samples[0].Error)
+	}
+}
+
+func ms(d sockdrain.Duration) string {
+	return fmt.Sprintf("%d ms", time.Duration(d).Milliseconds())
+}
+
+// result prints the tables and the summary, or the JSON object.
+func (o *demoOutput) result(r demoResult) error {
+	if o.json {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(o.w, "%s\n", b)
+		return err
+	}
+	fmt.Fprintln(o.w)
+	tw := tabwriter.NewWriter(o.w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "\tstops\twith losses\tcomplete\trefused\tlost\t")
+	for _, st := range r.Strategies {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t", st.Name, st.Stops, st.StopsWithLosses,
+			st.Counts.Complete, st.Counts.Refused, st.Lost)
+		if st.Lost > 0 {
+			fmt.Fprintf(tw, "  %s", lostAs(st.Counts))
+		}
+		fmt.Fprintln(tw)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write demo table: %w", err)
+	}
+	fmt.Fprintf(o.w, "\n%s.\n", r.Summary)
+	plain, drained := r.Strategies[0], r.Strategies[1]
+	if plain.Lost == 0 {
+		fmt.Fprintf(o.w, "The plain stop was lucky this time: no accept queue held a client when it closed. Run the demo again.\n")
+	}
+	if drained.Lost == 0 {
+		fmt.Fprintf(o.w, "With sockdrain, every client got a complete response or ECONNREFUSED, which a client or load balancer can retry.\n")
+	}
+	return nil
+}
