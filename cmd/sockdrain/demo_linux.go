@@ -90,11 +90,10 @@ func demoFlags(c *cli.Context) (demoConfig, error) {
 	return cfg, nil
 }
 
-// demo is a running demo: its namespace and where it reports.
+// demo is a running demo and its namespace.
 type demo struct {
 	cfg demoConfig
 	ns  *netns.NS
-	out *demoOutput
 }
 
 func runDemo(ctx context.Context, cfg demoConfig, out *demoOutput) (demoResult, error) {
@@ -103,7 +102,7 @@ func runDemo(ctx context.Context, cfg demoConfig, out *demoOutput) (demoResult, 
 		return demoResult{}, err
 	}
 	defer ns.Remove()
-	d := &demo{cfg: cfg, ns: ns, out: out}
+	d := &demo{cfg: cfg, ns: ns}
 	res := demoResult{Namespace: ns.Path(), Server: cfg.server, Clients: cfg.clients,
 		Delay: sockdrain.Duration(cfg.delay), Warmup: sockdrain.Duration(cfg.warmup)}
 	out.intro(res, cfg.stops)
@@ -160,12 +159,11 @@ func (d *demo) stopOnce(ctx context.Context, drained bool) (demoStop, error) {
 func (d *demo) drainThenStop(ctx context.Context, srv *demoserver.Server, stop func() error, s *demoStop) error {
 	t := sockdrain.Target{Addr: srv.Addr().Addr(), Port: srv.Addr().Port(), NetNS: d.ns.Path()}
 	opts := sockdrain.Options{Backend: d.cfg.backend, Timeout: 20 * time.Second, OnReport: func(r sockdrain.Report) {
-		if r.Event == sockdrain.EventPhase && r.Phase == sockdrain.Gated {
-			s.Gated = r.Elapsed
-			d.out.gate(r.Message)
-		}
-		if r.Event == sockdrain.EventWarning {
-			d.out.warning(r.Message)
+		switch {
+		case r.Event == sockdrain.EventPhase && r.Phase == sockdrain.Gated:
+			s.Gated, s.GateMessage = r.Elapsed, r.Message
+		case r.Event == sockdrain.EventWarning:
+			s.Warnings = append(s.Warnings, r.Message)
 		}
 	}}
 	r, err := stoploss.DrainThenStop(ctx, t, opts, stop)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -29,8 +30,12 @@ type demoStrategy struct {
 	Name string `json:"name"`
 	// How says what the strategy does.
 	How string `json:"how"`
-	// Gate is the sockdrain gate that refused, for the drained strategy.
-	Gate string `json:"gate,omitempty"`
+	// Gate is the sockdrain gate that refused, for the drained strategy;
+	// GateMessage how the drain described it, and Warnings what else it
+	// said, each once.
+	Gate        string   `json:"gate,omitempty"`
+	GateMessage string   `json:"gate_message,omitempty"`
+	Warnings    []string `json:"warnings,omitempty"`
 	// PerStop holds each stop's outcomes, the Tally their sums.
 	PerStop []demoStop `json:"per_stop"`
 	stoploss.Tally
@@ -47,6 +52,9 @@ type demoStop struct {
 	Gate    string             `json:"gate,omitempty"`
 	Gated   sockdrain.Duration `json:"gated,omitempty"`
 	Drained sockdrain.Duration `json:"drained,omitempty"`
+	// GateMessage and Warnings are what the drain said.
+	GateMessage string   `json:"-"`
+	Warnings    []string `json:"-"`
 	// Samples describe the first few lost clients.
 	Samples []loadgen.Sample `json:"samples,omitempty"`
 }
@@ -64,6 +72,14 @@ func (st *demoStrategy) add(s demoStop) {
 	st.Lost = st.Tally.Lost()
 	if s.Gate != "" {
 		st.Gate = s.Gate
+	}
+	if st.GateMessage == "" {
+		st.GateMessage = s.GateMessage
+	}
+	for _, w := range s.Warnings {
+		if !slices.Contains(st.Warnings, w) {
+			st.Warnings = append(st.Warnings, w)
+		}
 	}
 }
 
@@ -142,11 +158,15 @@ func (o *demoOutput) strategy(st demoStrategy) {
 	o.printf("\n%s: %s\n", st.Name, st.How)
 }
 
-// gate shows the gate's message the first time a drain reports it.
-func (o *demoOutput) gate(msg string) { o.once("  %s\n", msg) }
-
-// warning shows each of the drains' warnings once.
-func (o *demoOutput) warning(msg string) { o.once("  warning: %s\n", msg) }
+// said shows what the drains said, each message once.
+func (o *demoOutput) said(st demoStrategy) {
+	if st.GateMessage != "" {
+		o.once("  %s\n", st.GateMessage)
+	}
+	for _, w := range st.Warnings {
+		o.once("  warning: %s\n", w)
+	}
+}
 
 func (o *demoOutput) once(format, msg string) {
 	if !o.seen[msg] {
@@ -157,6 +177,7 @@ func (o *demoOutput) once(format, msg string) {
 
 func (o *demoOutput) stop(st demoStrategy, i, n int) {
 	s := st.PerStop[i]
+	o.said(st)
 	o.printf("  stop %d/%d  complete %5d  refused %5d  lost %3d", i+1, n, s.Counts.Complete, s.Counts.Refused, s.Lost)
 	if s.Gate != "" {
 		o.printf("  gated in %v, drained in %v", ms(s.Gated), ms(s.Drained))
