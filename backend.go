@@ -55,8 +55,8 @@ var notes = map[string]string{
 	"sklookup": "works on any listener, MPTCP too; cannot see TCP flags, so with SYN cookies in use a handshake completed " +
 		"after arming gets ECONNRESET; another sk_lookup program that assigns sockets overrides it",
 	"nftables": "works on any listener and refuses only pure SYNs; opens by itself when the listener closes only if sockdrain could mark its socket (tied), otherwise run resume",
-	"pf":       "refuses only SYNs (flags S/SA); loopback bypasses it under 'set skip on lo0'",
-	"ipfw":     "refuses only SYNs (setup)",
+	"pf":       "refuses only SYNs (flags S/SA); needs anchor \"sockdrain/*\" before pf.conf's pass rules; loopback bypasses it under 'set skip on lo0'",
+	"ipfw":     "refuses only SYNs (setup); with pf enabled, it also loads pf rules that keep no state for those SYNs, which need pf's sockdrain anchor",
 	"shutdown": "FreeBSD 10 and older only; one-way: the socket stays refusing until closed",
 }
 

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
 	"github.com/sockdrain/sockdrain/sockdrain/observe"
+	"golang.org/x/sys/unix"
 )
 
 // Phase is how far a drain has got. A drain passes through the phases in
@@ -53,6 +55,33 @@ type Options struct {
 	// those `sockdrain run` made. Gates that act on a socket use
 	// duplicates of these instead of taking sockets from other processes.
 	Sockets []*os.File
+
+	// Idle is how long an accepted connection must have received no data
+	// to count as idle (see Counts.Idle). Default 1s.
+	Idle time.Duration
+	// Stop, if set, hands the accepted connections over to the server's
+	// own graceful stop. The drain calls it once, as soon as the backlog is
+	// empty while the gate refuses, so the server can close its listener
+	// without resetting anyone. Stop may return at once (sending a signal)
+	// or when the server has exited. The drain then follows every socket
+	// the listeners' addresses still hold, those the stopped server left
+	// behind included, until each is closed and its bytes acknowledged; the
+	// listener closing and the server exiting are expected. An error from
+	// Stop fails the drain with ErrStop, and the context it gets is
+	// cancelled when the drain ends first.
+	Stop func(context.Context) error
+	// StopSignal, if not zero, is sent at the same moment to the server's
+	// main process: the process holding the listener whose parent does not
+	// hold it, such as the nginx master or a Go server's only process.
+	StopSignal syscall.Signal
+	// CloseIdle ends idle connections on the server's behalf, for a server
+	// that stays up: each one is duplicated from its process with
+	// pidfd_getfd and shut down (SHUT_RDWR), so the client reads a FIN and
+	// the server reads EOF, as when a client leaves. A connection with
+	// data in flight is never touched. It suits request/response protocols
+	// such as HTTP/1.1, not connections quiet by design (WebSocket, SSE,
+	// database sessions, HTTP/2, gRPC), which need the server's own stop.
+	CloseIdle bool
 }
 
 // Event says why a Report was made.
@@ -68,9 +97,13 @@ const (
 // Counts are the numbers a drain waits on, summed over the target's
 // listeners.
 type Counts struct {
-	AcceptQueue  int   `json:"accept_queue"`
-	SynRecv      int   `json:"syn_recv"`
-	Established  int   `json:"established"`
+	AcceptQueue int `json:"accept_queue"`
+	SynRecv     int `json:"syn_recv"`
+	Established int `json:"established"`
+	// Idle counts the established connections at rest between requests:
+	// nothing unread, unsent or unacknowledged, no data received for
+	// Options.Idle, and the server spoke last.
+	Idle         int   `json:"idle"`
 	CloseWait    int   `json:"close_wait"`
 	Closing      int   `json:"closing"`
 	UnackedBytes int64 `json:"unacked_bytes"`
@@ -85,6 +118,13 @@ type Report struct {
 	Backend string    `json:"backend,omitempty"`
 	Message string    `json:"message,omitempty"`
 	Counts
+	// Waiting says what the drain waits for, while it waits.
+	Waiting string `json:"waiting_for,omitempty"`
+	// ClosedIdle counts the idle connections the drain has closed so far
+	// (Options.CloseIdle).
+	ClosedIdle int `json:"closed_idle,omitempty"`
+	// Stopping is set once the drain has handed over to the server's stop.
+	Stopping bool `json:"stopping,omitempty"`
 	// Remaining lists what was left when a drain timed out.
 	Remaining []Conn `json:"remaining,omitempty"`
 }
@@ -95,6 +135,11 @@ type Conn struct {
 	State    string `json:"state"`
 	Unacked  uint32 `json:"unacked_bytes"`
 	Accepted bool   `json:"accepted"`
+	// Idle is set for a connection at rest between requests.
+	Idle bool `json:"idle"`
+	// SinceRecv is how long ago the connection last received data, where
+	// the OS tells.
+	SinceRecv Duration `json:"since_recv,omitempty"`
 }
 
 // Duration marshals as seconds, with millisecond precision.
@@ -105,25 +150,13 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 	return fmt.Appendf(nil, "%.3f", time.Duration(d).Seconds()), nil
 }
 
-// ErrListenerClosed reports a listener that went away during a drain while
-// the process that held it kept running: the server closed it, and the
-// kernel reset whatever was queued.
-var ErrListenerClosed = errors.New("listener closed during the drain")
-
-// ErrServerExited reports a server whose every process holding the
-// listening socket exited during a drain, as a crash does. The kernel reset
-// whatever was queued.
-var ErrServerExited = errors.New("server exited during the drain")
-
-// ErrTimeout reports a drain that did not finish within its timeout.
-var ErrTimeout = errors.New("drain timed out")
-
 func sum(ls []Listener) Counts {
 	var c Counts
 	for _, l := range ls {
 		c.AcceptQueue += l.AcceptQueue
 		c.SynRecv += l.SynRecv
 		c.Established += l.Established
+		c.Idle += l.Idle
 		c.CloseWait += l.CloseWait
 		c.Closing += l.Closing
 		c.UnackedBytes += l.UnackedBytes
@@ -131,7 +164,8 @@ func sum(ls []Listener) Counts {
 	return c
 }
 
-// reached returns the furthest phase c satisfies, from Gated on.
+// reached returns the furthest phase c satisfies, from Gated on. Flushed
+// holds while the peers have every data byte but not yet our FIN.
 func (c Counts) reached() Phase {
 	switch {
 	case c.AcceptQueue > 0 || c.SynRecv > 0:
@@ -140,30 +174,27 @@ func (c Counts) reached() Phase {
 		return BacklogEmpty
 	case c.UnackedBytes > 0:
 		return ConnectionsClosed
+	case c.Closing > 0:
+		return Flushed
 	}
 	return Drained
 }
 
-func remaining(sockets []observe.Socket) []Conn {
+func remaining(sockets []observe.Socket, idle time.Duration) []Conn {
 	conns := make([]Conn, 0, len(sockets))
 	for _, s := range sockets {
-		conns = append(conns, Conn{Peer: s.Remote.String(), State: s.State.String(),
-			Unacked: s.SendQ, Accepted: s.Inode != 0})
+		c := Conn{Peer: s.Remote.String(), State: s.State.String(),
+			Unacked: s.SendQ, Accepted: s.Inode != 0, Idle: s.IdleFor(idle)}
+		if s.Activity {
+			c.SinceRecv = Duration(s.SinceRecv)
+		}
+		conns = append(conns, c)
 	}
 	return conns
 }
 
-// gates arms and disarms a set of gate.Gate as one.
+// gates disarms and closes a set of gate.Gate as one.
 type gates []gate.Gate
-
-func (gs gates) arm() error {
-	for _, g := range gs {
-		if err := g.Arm(); err != nil {
-			return errors.Join(err, gs.disarm())
-		}
-	}
-	return nil
-}
 
 func (gs gates) disarm() error {
 	var errs []error
@@ -202,6 +233,10 @@ func Drain(ctx context.Context, t Target, opts Options) (Report, error) {
 	return e.run(ctx)
 }
 
+// DefaultIdle is how long an accepted connection must have received no
+// data to count as idle.
+const DefaultIdle = time.Second
+
 // DefaultStall is how long an accept queue may stand still before a drain
 // warns that no worker is accepting.
 const DefaultStall = 5 * time.Second
@@ -213,7 +248,14 @@ func (o *Options) validate() error {
 	if o.Stall == 0 {
 		o.Stall = DefaultStall
 	}
+	if o.Idle == 0 {
+		o.Idle = DefaultIdle
+	}
 	switch {
+	case o.Idle < 0:
+		return invalidf("idle %s: want a positive duration", o.Idle)
+	case o.StopSignal != 0 && unix.SignalName(o.StopSignal) == "":
+		return invalidf("stop signal %d: not a signal", int(o.StopSignal))
 	case o.Timeout < 0:
 		return invalidf("timeout %s: want a positive duration", o.Timeout)
 	case o.Stall < 0:

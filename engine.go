@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -23,11 +24,20 @@ const (
 // forever is the time left when there is no timeout.
 const forever = time.Duration(1<<63 - 1)
 
-// watcher is what the engine observes: the target's listeners, and on
-// timeout the connections still pending.
+// watcher is what the engine observes.
 type watcher interface {
-	Listeners() ([]Listener, error)
-	Pending() ([]observe.Socket, error)
+	// poll observes the target once: its listeners and the sockets a drain
+	// still waits on. With follow, it keeps those listening addresses
+	// after their listeners close, with the sockets left on them, and
+	// never returns ErrNoListener.
+	poll(follow []netip.AddrPort) ([]Listener, []observe.Socket, error)
+}
+
+// idleCloser ends idle connections on the server's behalf: it shuts each
+// of conns down if it is still idle for idle, and returns how many it
+// closed and how many received data just as they were shut down.
+type idleCloser interface {
+	closeIdle(conns []observe.Socket, idle time.Duration) (closed, crossed int, err error)
 }
 
 // notifier is a watcher that can also say when a socket the drain waits
@@ -72,7 +82,20 @@ type engine struct {
 	joined bool
 	// servers are the processes that held the listeners; nil if unknown.
 	servers servers
-	clock   clock
+	// closer ends idle connections; set with Options.CloseIdle.
+	closer idleCloser
+	clock  clock
+
+	// listens are the addresses of the target's listeners; follow, once
+	// the drain hands over to the server's stop.
+	listens, follow []netip.AddrPort
+	// stopDone receives the stop's result while it runs; stopped is set
+	// when it returned nil.
+	stopDone   chan error
+	cancelStop context.CancelFunc
+	stopped    bool
+	closedIdle int
+	idleNoted  bool
 
 	start time.Time
 	phase Phase
@@ -86,7 +109,7 @@ type engine struct {
 // report. On any failure the gates are rolled back unless opts.KeepGate.
 func (e *engine) run(ctx context.Context) (rep Report, err error) {
 	e.start = e.clock.Now()
-	if err := e.gates.arm(); err != nil {
+	if err := e.arm(); err != nil {
 		return rep, fmt.Errorf("arm %s gate: %w", e.backend, err)
 	}
 	if e.verify != nil {
@@ -114,36 +137,60 @@ func (e *engine) run(ctx context.Context) (rep Report, err error) {
 	return e.wait(ctx)
 }
 
+// arm arms every gate. If one fails, those armed are disarmed, unless the
+// drain joined them: a joined gate stays armed whatever happens.
+func (e *engine) arm() error {
+	for _, g := range e.gates {
+		if err := g.Arm(); err != nil {
+			if e.joined {
+				return err
+			}
+			return errors.Join(err, e.gates.disarm())
+		}
+	}
+	return nil
+}
+
 func (e *engine) wait(ctx context.Context) (Report, error) {
 	events, stop := e.subscribe()
 	defer stop()
+	defer e.endStop()
 	interval := minPoll
 	for first := true; ; first = false {
 		if ctx.Err() != nil {
 			return e.finish(EventWarning, e.last, "cancelled"), context.Cause(ctx)
 		}
-		ls, err := e.watch.Listeners()
+		ls, pending, err := e.watch.poll(e.follow)
 		if errors.Is(err, ErrNoListener) {
 			return e.listenerGone()
 		}
 		if err != nil {
 			return e.finish(EventWarning, e.last, err.Error()), err
 		}
+		e.remember(ls)
 		c := sum(ls)
+		if err := e.closeIdle(c, pending); err != nil {
+			return e.finish(EventWarning, c, err.Error()), err
+		}
 		if e.advance(c) == Drained {
-			return e.finish(EventPhase, c, "the gate stays armed until resume"), nil
+			return e.finish(EventPhase, c, e.drainedMessage()), nil
+		}
+		if e.phase != Gated && e.stopDone == nil && !e.stopped && e.handsOver() {
+			e.startStop(ctx, c)
+			first = true // report at once that the drain is stopping
 		}
 		if first || c != e.last {
 			e.emit(EventProgress, c, "")
 			interval = minPoll
 		} else {
-			interval = min(2*interval, pollCap(c, events != nil))
+			interval = min(2*interval, e.pollCap(c, events != nil))
 		}
+		e.noteIdle(c, pending)
 		e.checkStall(c)
 		e.last = c
 		left := e.left()
 		if left <= 0 {
-			return e.timedOut(c)
+			return e.timedOut(c, pending)
 		}
 		select {
 		case <-ctx.Done():
@@ -152,8 +199,33 @@ func (e *engine) wait(ctx context.Context) (Report, error) {
 			if !ok {
 				events = nil // the reports stopped: poll as if there were none
 			}
+		case err := <-e.stopDone:
+			e.stopDone = nil
+			if err != nil {
+				err = fmt.Errorf("%w: %w", ErrStop, err)
+				return e.finish(EventWarning, e.last, err.Error()), err
+			}
+			e.stopped = true
+			interval = minPoll
 		}
 	}
+}
+
+// remember records the addresses of the target's listeners, which the
+// drain follows once it has handed over to the server's stop.
+func (e *engine) remember(ls []Listener) {
+	for _, l := range ls {
+		if !slices.Contains(e.listens, l.Listen) {
+			e.listens = append(e.listens, l.Listen)
+		}
+	}
+}
+
+func (e *engine) drainedMessage() string {
+	if e.stopped {
+		return "the server stopped and every connection is closed and acknowledged"
+	}
+	return "the gate stays armed until resume"
 }
 
 // listenerGone reports the end of a drain whose listeners all closed: by
@@ -183,9 +255,14 @@ func (e *engine) subscribe() (<-chan struct{}, func()) {
 
 // pollCap is the longest the engine waits between polls given counts c.
 // No event comes when a queued connection is accepted or a request socket
-// completes or expires, so while the queues hold any it stays at maxPoll.
-func pollCap(c Counts, events bool) time.Duration {
-	if events && c.AcceptQueue == 0 && c.SynRecv == 0 {
+// completes or expires, so while the queues hold any it stays at maxPoll;
+// nor when a connection falls idle, so it stays there too while the drain
+// closes idle connections.
+func (e *engine) pollCap(c Counts, events bool) time.Duration {
+	switch {
+	case e.closer != nil && c.Established > 0:
+		return min(maxPoll, e.opts.Idle/4)
+	case events && c.AcceptQueue == 0 && c.SynRecv == 0:
 		return eventPoll
 	}
 	return maxPoll
@@ -203,9 +280,14 @@ func (e *engine) left() time.Duration {
 var phases = []Phase{Gated, BacklogEmpty, ConnectionsClosed, Flushed, Drained}
 
 // advance moves the phase forward as far as c allows, never back, and
-// reports each phase passed on the way to Drained.
+// reports each phase passed on the way to Drained. A drain that hands over
+// to the server's stop is not drained before the stop has returned.
 func (e *engine) advance(c Counts) Phase {
-	for slices.Index(phases, e.phase) < slices.Index(phases, c.reached()) {
+	reached := c.reached()
+	if reached == Drained && e.handsOver() && !e.stopped {
+		reached = Flushed
+	}
+	for slices.Index(phases, e.phase) < slices.Index(phases, reached) {
 		e.phase = phases[slices.Index(phases, e.phase)+1]
 		if e.phase != Drained {
 			e.emit(EventPhase, c, "")
@@ -227,35 +309,48 @@ func (e *engine) checkStall(c Counts) {
 	}
 }
 
-func (e *engine) timedOut(c Counts) (Report, error) {
+func (e *engine) timedOut(c Counts, pending []observe.Socket) (Report, error) {
 	e.phase = TimedOut
 	rep := e.report(EventPhase, c, "")
-	if pending, err := e.watch.Pending(); err == nil {
-		rep.Remaining = remaining(pending)
-	}
+	rep.Remaining = remaining(pending, e.opts.Idle)
 	e.send(rep)
-	return rep, fmt.Errorf("%w after %s: wait for %s", ErrTimeout, e.opts.Timeout, c.waitingFor())
+	return rep, fmt.Errorf("%w after %s: wait for %s", ErrTimeout, e.opts.Timeout, e.waitingFor(c))
 }
 
-// waitingFor names the first condition c does not meet.
-func (c Counts) waitingFor() string {
+// waitingFor names the first condition c does not meet, or the stop.
+func (e *engine) waitingFor(c Counts) string {
 	switch {
 	case c.AcceptQueue > 0:
 		return fmt.Sprintf("accept_queue=0 (%d left)", c.AcceptQueue)
 	case c.SynRecv > 0:
 		return fmt.Sprintf("syn_recv=0 (%d left)", c.SynRecv)
+	case c.Established > 0 && c.Idle == c.Established && e.stopDone == nil && !e.stopped && e.closer == nil:
+		return fmt.Sprintf("established=0 (%d left, all idle: their clients close them, or hand over to the server's stop (--stop) or close them (--close-idle))", c.Established)
+	case c.Established > 0 && c.Idle > 0:
+		return fmt.Sprintf("established=0 (%d left, %d idle)", c.Established, c.Idle)
 	case c.Established > 0:
 		return fmt.Sprintf("established=0 (%d left)", c.Established)
 	case c.CloseWait > 0:
 		return fmt.Sprintf("close_wait=0 (%d left)", c.CloseWait)
+	case c.UnackedBytes > 0:
+		return fmt.Sprintf("unacked_bytes=0 (%d left)", c.UnackedBytes)
+	case c.Closing > 0:
+		return fmt.Sprintf("closing=0 (%d FINs not yet acknowledged)", c.Closing)
+	case e.stopDone != nil:
+		return "the server's stop to return"
 	}
-	return fmt.Sprintf("unacked_bytes=0 (%d left)", c.UnackedBytes)
+	return ""
 }
 
 func (e *engine) report(ev Event, c Counts, msg string) Report {
 	now := e.clock.Now()
-	return Report{Time: now, Elapsed: Duration(now.Sub(e.start)), Event: ev, Phase: e.phase,
-		Backend: e.backend, Message: msg, Counts: c}
+	rep := Report{Time: now, Elapsed: Duration(now.Sub(e.start)), Event: ev, Phase: e.phase,
+		Backend: e.backend, Message: msg, Counts: c, ClosedIdle: e.closedIdle,
+		Stopping: e.stopDone != nil || e.stopped}
+	if e.phase != Drained && e.phase != TimedOut {
+		rep.Waiting = e.waitingFor(c)
+	}
+	return rep
 }
 
 func (e *engine) emit(ev Event, c Counts, msg string) { e.send(e.report(ev, c, msg)) }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/sockdrain/sockdrain/sockdrain/netns"
 	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+	"github.com/sockdrain/sockdrain/sockdrain/observe"
 )
 
 // These benchmarks chose between destroy events and polling alone. Run them
@@ -34,7 +36,10 @@ type countingWatcher struct {
 	polls int
 }
 
-func (w *countingWatcher) Listeners() ([]Listener, error) { w.polls++; return w.watcher.Listeners() }
+func (w *countingWatcher) poll(follow []netip.AddrPort) ([]Listener, []observe.Socket, error) {
+	w.polls++
+	return w.watcher.poll(follow)
+}
 func (w *countingWatcher) destroyed() (<-chan struct{}, func(), error) {
 	return w.watcher.(notifier).destroyed()
 }
@@ -172,7 +177,7 @@ func waitCPU(b *testing.B, w watcher, d time.Duration) (time.Duration, int) {
 func pollEvery(b *testing.B, w watcher, interval, d time.Duration) (time.Duration, int) {
 	before, polls := cpuTime(b), 0
 	for end := time.Now().Add(d); time.Now().Before(end); polls++ {
-		w.Listeners()
+		w.poll(nil)
 		time.Sleep(interval)
 	}
 	return cpuTime(b) - before, polls

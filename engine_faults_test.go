@@ -2,6 +2,7 @@ package sockdrain
 
 import (
 	"errors"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -10,6 +11,7 @@ import (
 type fakeServers struct{ gone bool }
 
 func (s fakeServers) exited(time.Duration) bool { return s.gone }
+func (fakeServers) signal(syscall.Signal) error { return nil }
 func (fakeServers) Close() error                { return nil }
 
 func TestEngineTellsServerExitFromListenerClose(t *testing.T) {
@@ -44,6 +46,7 @@ func TestEngineJoinedNeverDisarms(t *testing.T) {
 	for name, setup := range map[string]func(*engine){
 		"timeout":      func(e *engine) { e.opts.Timeout = time.Second },
 		"verify fails": func(e *engine) { e.verify = func() error { return fail } },
+		"arm fails":    func(e *engine) { e.gates[0].(*fakeGate).armErr = fail },
 	} {
 		g := &fakeGate{armed: true}
 		e, _ := newTestEngine(&fakeWatcher{script: []Counts{{AcceptQueue: 1}}}, g, Options{})

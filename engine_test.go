@@ -34,26 +34,31 @@ func (c *fakeClock) After(d time.Duration) <-chan time.Time {
 type fakeWatcher struct {
 	script []Counts
 	polls  int
-	err    error // returned once the script is done, if set
+	err    error // returned once the script is done, if set; ErrNoListener only until the drain follows
 	onPoll func(n int)
+	// pending is what every poll returns as pending; a default if nil.
+	pending []observe.Socket
+	// follows records, per poll, whether the engine followed closed listeners.
+	follows []bool
 }
 
-func (w *fakeWatcher) Listeners() ([]Listener, error) {
+func (w *fakeWatcher) poll(follow []netip.AddrPort) ([]Listener, []observe.Socket, error) {
 	w.polls++
+	w.follows = append(w.follows, follow != nil)
 	if w.onPoll != nil {
 		w.onPoll(w.polls)
 	}
-	if w.err != nil && w.polls > len(w.script) {
-		return nil, w.err
+	if w.err != nil && w.polls > len(w.script) && (follow == nil || !errors.Is(w.err, ErrNoListener)) {
+		return nil, nil, w.err
 	}
 	c := w.script[min(w.polls, len(w.script))-1]
+	pending := w.pending
+	if pending == nil {
+		pending = []observe.Socket{{State: observe.Established, Remote: netip.MustParseAddrPort("127.0.0.1:5000"), Inode: 7, SendQ: 3}}
+	}
 	return []Listener{{Listen: netip.MustParseAddrPort("127.0.0.1:80"), Sockets: 1, AcceptQueue: c.AcceptQueue,
-		SynRecv: c.SynRecv, Established: c.Established, CloseWait: c.CloseWait, Closing: c.Closing,
-		UnackedBytes: c.UnackedBytes}}, nil
-}
-
-func (w *fakeWatcher) Pending() ([]observe.Socket, error) {
-	return []observe.Socket{{State: observe.Established, Remote: netip.MustParseAddrPort("127.0.0.1:5000"), Inode: 7, SendQ: 3}}, nil
+		SynRecv: c.SynRecv, Established: c.Established, Idle: c.Idle, CloseWait: c.CloseWait, Closing: c.Closing,
+		UnackedBytes: c.UnackedBytes}}, pending, nil
 }
 
 // fakeGate records what was done to it.
@@ -104,6 +109,7 @@ func TestEnginePassesEveryPhaseInOrder(t *testing.T) {
 		{Established: 2, CloseWait: 1},
 		{Closing: 2, UnackedBytes: 900},
 		{Closing: 1},
+		{},
 	}}
 	g := &fakeGate{}
 	e, reps := newTestEngine(w, g, Options{Timeout: time.Minute})
@@ -119,8 +125,8 @@ func TestEnginePassesEveryPhaseInOrder(t *testing.T) {
 		t.Errorf("gate after drain: armed %v, %d disarms, closed %v; want armed, never disarmed, handles released",
 			g.armed, g.disarms, g.closed)
 	}
-	if w.polls != 5 {
-		t.Errorf("%d polls, want 5", w.polls)
+	if w.polls != 6 {
+		t.Errorf("%d polls, want 6", w.polls)
 	}
 }
 

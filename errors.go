@@ -16,6 +16,19 @@ var (
 	// a gate of a different backend is still armed on it. Nothing on the
 	// system has changed when it is returned.
 	ErrBusy = errors.New("port busy")
+	// ErrListenerClosed reports a listener that went away during a drain
+	// while the process that held it kept running: the server closed it,
+	// and the kernel reset whatever was queued.
+	ErrListenerClosed = errors.New("listener closed during the drain")
+	// ErrServerExited reports a server whose every process holding the
+	// listening socket exited during a drain, as a crash does. The kernel
+	// reset whatever was queued.
+	ErrServerExited = errors.New("server exited during the drain")
+	// ErrTimeout reports a drain that did not finish within its timeout.
+	ErrTimeout = errors.New("drain timed out")
+	// ErrStop reports a hand-over to the server's stop (Options.Stop or
+	// Options.StopSignal) that failed or could not start.
+	ErrStop = errors.New("stop the server")
 )
 
 type noListenerError struct{}

@@ -3,6 +3,8 @@ package sockdrain
 import (
 	"errors"
 	"fmt"
+	"net/netip"
+	"time"
 
 	"github.com/sockdrain/sockdrain/sockdrain/observe"
 )
@@ -25,6 +27,8 @@ type destroyWatcher interface {
 type Observer struct {
 	target Target
 	src    source
+	// idle is how long a connection must be quiet to count as idle.
+	idle time.Duration
 }
 
 // NewObserver opens an Observer for t. It does not check that anything
@@ -34,7 +38,7 @@ func NewObserver(t Target) (*Observer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Observer{target: t, src: src}, nil
+	return &Observer{target: t, src: src, idle: DefaultIdle}, nil
 }
 
 // Close releases the Observer's kernel handle.
@@ -47,21 +51,26 @@ func (o *Observer) Listeners() ([]Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	ls := observe.Serving(observe.Fold(sockets), o.target.Addr)
+	ls := observe.Serving(observe.Fold(sockets, o.idle), o.target.Addr)
 	if len(ls) == 0 {
 		return nil, fmt.Errorf("%w on %s", ErrNoListener, o.target)
 	}
 	return ls, nil
 }
 
-// Pending lists the connections a drain of the target still waits on.
-func (o *Observer) Pending() ([]observe.Socket, error) {
+// poll observes the target once, for a drain: see watcher.
+func (o *Observer) poll(follow []netip.AddrPort) ([]Listener, []observe.Socket, error) {
 	sockets, err := o.src.sockets(o.target.Port)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ls := observe.Serving(observe.Fold(sockets), o.target.Addr)
-	return observe.Pending(sockets, ls), nil
+	var ls []Listener
+	if follow != nil {
+		ls = observe.Follow(sockets, follow, o.idle)
+	} else if ls = observe.Serving(observe.Fold(sockets, o.idle), o.target.Addr); len(ls) == 0 {
+		return nil, nil, fmt.Errorf("%w on %s", ErrNoListener, o.target)
+	}
+	return ls, observe.Pending(sockets, ls), nil
 }
 
 // destroyed reports the sockets freed on the target's port, where the OS

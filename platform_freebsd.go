@@ -52,9 +52,8 @@ var backends = []backend{
 		why:  "pf is enabled and its main ruleset loads the sockdrain anchor",
 	},
 	{
-		name: "ipfw", probe: ipfw.Probe,
-		open: func(l gate.Listener) (gate.Gate, error) { return ipfw.Open(l) },
-		why:  "ipfw is loaded",
+		name: "ipfw", probe: ipfw.Probe, open: openIpfw,
+		why: "ipfw is loaded",
 	},
 	{
 		name: "shutdown", probe: shutdown.Probe, needsSockets: true,
@@ -103,12 +102,17 @@ func grabSockets(l Listener, pid int) ([]*os.File, []int, error) {
 func gateWarnings(_ *session, _ backend, gs gates) []string {
 	var w []string
 	for _, g := range gs {
-		if pg, ok := g.(*pf.Gate); ok {
-			ws, err := pg.Warnings()
+		switch g := g.(type) {
+		case *pf.Gate:
+			ws, err := g.Warnings()
 			if err != nil {
 				ws = []string{fmt.Sprintf("could not check whether pf skips loopback: %v", err)}
 			}
 			w = append(w, ws...)
+		case *ipfwGate:
+			if g.pfProblem != "" {
+				w = append(w, g.pfProblem)
+			}
 		}
 	}
 	return w

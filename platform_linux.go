@@ -114,7 +114,7 @@ func openNetNS(path string) (*netns.NS, error) {
 }
 
 func (s *inetDiagSource) sockets(port uint16) ([]observe.Socket, error) {
-	return s.conn.Sockets(inetdiag.Request{Family: inetdiag.AnyFamily, Port: port, States: inetdiag.DrainStates})
+	return s.conn.Sockets(inetdiag.Request{Family: inetdiag.AnyFamily, Port: port, States: inetdiag.DrainStates, Info: true})
 }
 
 // watchDestroyed subscribes to the kernel's TCP destroy events in the

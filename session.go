@@ -138,8 +138,15 @@ func newEngine(t Target, opts Options) (_ *engine, _ func(), err error) {
 	if joined {
 		why = "already armed when this drain began; it stays armed whatever happens"
 	}
+	s.obs.idle = opts.Idle
+	var closer idleCloser
+	if opts.CloseIdle {
+		if closer, err = newIdleCloser(s.servers, s.listeners); err != nil {
+			return nil, nil, err
+		}
+	}
 	e := &engine{opts: opts, watch: s.obs, gates: gs, backend: b.name, reason: why, clock: realClock{},
-		joined: joined, servers: srv,
+		joined: joined, servers: srv, closer: closer,
 		release:  func() { gs.close(); s.releaseSockets() },
 		rollback: func() error { _, err := Resume(context.Background(), t); return err },
 	}

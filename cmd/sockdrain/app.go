@@ -21,6 +21,7 @@ const (
 	exitListener    = 5
 	exitServer      = 6
 	exitBusy        = 7
+	exitStop        = 8
 )
 
 const exitCodesHelp = `EXIT CODES:
@@ -33,6 +34,8 @@ const exitCodesHelp = `EXIT CODES:
    6  the server exited during the drain (a crash, or kill)
    7  another drain holds the port: it is running, or it left a gate of
       a different backend armed (run resume first)
+   8  the server's stop (--stop, --stop-signal) failed or could not start;
+      the gate was rolled back
    130, 143  interrupted by SIGINT or SIGTERM (the gate was rolled back)
 `
 
@@ -106,6 +109,8 @@ func exitCode(err error) int {
 		return exitServer
 	case errors.Is(err, sockdrain.ErrBusy):
 		return exitBusy
+	case errors.Is(err, sockdrain.ErrStop):
+		return exitStop
 	case errors.Is(err, sockdrain.ErrNotSupported), errors.Is(err, fs.ErrPermission):
 		return exitUnsupported
 	}

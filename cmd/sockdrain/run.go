@@ -24,13 +24,13 @@ func runCommand(e env) *cli.Command {
 		Description: "sockdrain run makes the listening sockets and starts CMD with them as file descriptors\n" +
 			"3, 4, ... by the systemd convention (LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES=NAME). It keeps\n" +
 			"its own duplicates, and serves `sockdrain drain --control NAME` on a control socket only\n" +
-			"root can reach (/run/sockdrain/NAME.sock), running the drain on the sockets it owns. It\n" +
+			"root can reach (" + control.DefaultDir + "/NAME.sock), running the drain on the sockets it owns. It\n" +
 			"forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to CMD and exits with CMD's\n" +
 			"status, or 128+N if a signal N killed it. NAME defaults to the first socket's port.",
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "listen", Aliases: []string{"l"}, Usage: "make a listening socket on `HOST:PORT` (repeatable; :PORT is every address)"},
 			&cli.StringFlag{Name: "name", Usage: "the sockets' name in LISTEN_FDNAMES and the control socket's (default: the first port)"},
-			&cli.StringFlag{Name: "control", Usage: "control socket `PATH` (default /run/sockdrain/NAME.sock)"},
+			&cli.StringFlag{Name: "control", Usage: "control socket `PATH` (default " + control.DefaultDir + "/NAME.sock)"},
 			&cli.BoolFlag{Name: "reuseport", Usage: "set SO_REUSEPORT, which the reuseport gate needs"},
 		},
 		Action: func(c *cli.Context) error {

@@ -21,6 +21,7 @@ func (r *runner) supervise(cmd *exec.Cmd) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", cmd.Args[0], err)
 	}
+	r.child.Store(cmd.Process)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	for {

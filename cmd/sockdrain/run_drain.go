@@ -8,6 +8,8 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -45,6 +47,8 @@ type runner struct {
 	serverExited context.CancelFunc
 	// drained are the targets whose gates a drain left armed.
 	drained []sockdrain.Target
+	// child is the server, once started.
+	child atomic.Pointer[os.Process]
 }
 
 func newRunner(files []*os.File) *runner {
@@ -66,14 +70,47 @@ func (r *runner) drain(ctx context.Context, req control.Request, report func(soc
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	stop := context.AfterFunc(r.exited, func() { cancel(errServerExited) })
+	// The server exiting ends the drain, unless the drain stopped it.
+	var stopping atomic.Bool
+	stop := context.AfterFunc(r.exited, func() {
+		if !stopping.Load() {
+			cancel(errServerExited)
+		}
+	})
 	defer stop()
-	rep, err := sockdrain.Drain(ctx, t, sockdrain.Options{Backend: req.Backend, Timeout: req.Timeout, Stall: req.Stall,
-		NoVerify: req.NoVerify, KeepGate: req.KeepGate, OnReport: report, Sockets: r.files})
+	opts := sockdrain.Options{Backend: req.Backend, Timeout: req.Timeout, Stall: req.Stall,
+		NoVerify: req.NoVerify, KeepGate: req.KeepGate, OnReport: report, Sockets: r.files,
+		CloseIdle: req.CloseIdle, Idle: req.Idle}
+	if req.Stop != "" || req.StopSignal != 0 {
+		opts.Stop = func(ctx context.Context) error {
+			stopping.Store(true)
+			return r.stopChild(ctx, req)
+		}
+	}
+	rep, err := sockdrain.Drain(ctx, t, opts)
 	if err == nil || req.KeepGate {
 		r.drained = append(r.drained, t)
 	}
 	return rep, err
+}
+
+// stopChild is a drain's hand-over to the server: the request's signal,
+// sent to the server itself rather than to `sockdrain run`, which holds the
+// listener too, and its command.
+func (r *runner) stopChild(ctx context.Context, req control.Request) error {
+	if req.StopSignal != 0 {
+		p := r.child.Load()
+		if p == nil {
+			return errors.New("the server has not started")
+		}
+		if err := p.Signal(syscall.Signal(req.StopSignal)); err != nil {
+			return fmt.Errorf("send %v to the server: %w", syscall.Signal(req.StopSignal), err)
+		}
+	}
+	if req.Stop != "" {
+		return shellStop(req.Stop)(ctx)
+	}
+	return nil
 }
 
 // resumeDrained opens the gates drains left armed, once the server and
@@ -144,11 +181,17 @@ func drainControl(c *cli.Context, e env) error {
 	if c.Duration("timeout") <= 0 || c.Duration("stall") <= 0 {
 		return badInput("--timeout and --stall must be positive")
 	}
+	stop, err := parseStop(c)
+	if err != nil {
+		return err
+	}
 	out := newDrainOutput(e, c.Bool("json"))
-	_, err := control.Drain(c.Context, control.Path(c.String("control")), control.Request{
+	out.timeout = c.Duration("timeout")
+	_, err = control.Drain(c.Context, control.Path(c.String("control")), control.Request{
 		Listen: c.String("listen"), Port: c.String("port"), Backend: c.String("backend"),
 		Timeout: c.Duration("timeout"), Stall: c.Duration("stall"),
 		NoVerify: c.Bool("no-verify"), KeepGate: c.Bool("keep-gate"),
+		Stop: stop.command, StopSignal: int(stop.signal), CloseIdle: stop.closeIdle, Idle: stop.idle,
 	}, out.report)
 	out.end()
 	return err

@@ -83,14 +83,14 @@ func printJSON(w io.Writer, ls []sockdrain.Listener) error {
 
 func printTable(w io.Writer, ls []sockdrain.Listener) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "LISTEN\tPIDS\tACCEPTQ\tBACKLOG\tSYN_RECV\tESTAB\tCLOSE_WAIT\tCLOSING\tUNACKED\tGATE")
+	fmt.Fprintln(tw, "LISTEN\tPIDS\tACCEPTQ\tBACKLOG\tSYN_RECV\tESTAB\tIDLE\tCLOSE_WAIT\tCLOSING\tUNACKED\tGATE")
 	for _, l := range ls {
 		gates := strings.Join(l.Gates, ",")
 		if gates == "" {
 			gates = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", l.Listen, pidList(l.PIDs),
-			l.AcceptQueue, l.Backlog, l.SynRecv, l.Established, l.CloseWait, l.Closing, l.UnackedBytes, gates)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", l.Listen, pidList(l.PIDs),
+			l.AcceptQueue, l.Backlog, l.SynRecv, l.Established, l.Idle, l.CloseWait, l.Closing, l.UnackedBytes, gates)
 	}
 	return tw.Flush()
 }

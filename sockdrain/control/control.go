@@ -22,9 +22,6 @@ import (
 	"github.com/sockdrain/sockdrain"
 )
 
-// DefaultDir is where `sockdrain run` makes its control sockets.
-const DefaultDir = "/run/sockdrain"
-
 // Path is the control socket of name: name itself when it holds a '/',
 // else DefaultDir/name.sock.
 func Path(name string) string {
@@ -46,6 +43,12 @@ type Request struct {
 	Stall    time.Duration `json:"stall,omitempty"`
 	NoVerify bool          `json:"no_verify,omitempty"`
 	KeepGate bool          `json:"keep_gate,omitempty"`
+	// Stop is a command the server runs with /bin/sh -c once the backlog
+	// is empty; StopSignal a signal it sends its child then.
+	Stop       string        `json:"stop,omitempty"`
+	StopSignal int           `json:"stop_signal,omitempty"`
+	CloseIdle  bool          `json:"close_idle,omitempty"`
+	Idle       time.Duration `json:"idle,omitempty"`
 }
 
 // message is one line from server to client: a Report as it happens, or

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -14,8 +15,13 @@ import (
 )
 
 func TestPath(t *testing.T) {
-	if got := Path("web"); got != "/run/sockdrain/web.sock" {
-		t.Errorf("Path(web) = %s", got)
+	// Linux keeps run-time files in /run; FreeBSD has no /run, only /var/run.
+	want := map[string]string{"linux": "/run/sockdrain/web.sock", "freebsd": "/var/run/sockdrain/web.sock"}[runtime.GOOS]
+	if want == "" {
+		want = filepath.Join(DefaultDir, "web.sock")
+	}
+	if got := Path("web"); got != want {
+		t.Errorf("Path(web) = %s, want %s", got, want)
 	}
 	if got := Path("/tmp/x.sock"); got != "/tmp/x.sock" {
 		t.Errorf("Path(/tmp/x.sock) = %s", got)

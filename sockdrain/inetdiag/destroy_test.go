@@ -65,7 +65,7 @@ func TestParseDestroyed(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []observe.Socket{{State: observe.Close, Local: netip.MustParseAddrPort("[2001:db8::1]:443"),
-		Remote: netip.MustParseAddrPort("[2001:db8::2]:50000")}}
+		Remote: netip.MustParseAddrPort("[2001:db8::2]:50000"), Activity: true}} // the event carries tcp_info
 	if !slices.Equal(got, want) {
 		t.Errorf("got %+v\nwant %+v", got, want)
 	}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/sockdrain/sockdrain/sockdrain/observe"
 )
@@ -21,7 +22,14 @@ const (
 	sockDiagByFamily = 20
 	tcpDiagGetSock   = 18 // TCPDIAG_GETSOCK: the request of struct inet_diag_req
 
+	attrInfo     = 2 // INET_DIAG_INFO: struct tcp_info
 	attrSKV6Only = 11
+
+	// Offsets in struct tcp_info (linux/tcp.h) of the times, in
+	// milliseconds, since the socket last sent and received data.
+	infoLastDataSent = 44
+	infoLastDataRecv = 52
+	infoMinLen       = infoLastDataRecv + 4
 
 	requestLen       = 56 // struct inet_diag_req_v2
 	compatRequestLen = 60 // struct inet_diag_req
@@ -70,6 +78,17 @@ type Request struct {
 	Family Family
 	Port   uint16 // local port; 0 means any
 	States States
+	// Info asks for each socket's struct tcp_info (INET_DIAG_INFO), which
+	// tells when it last sent and received data.
+	Info bool
+}
+
+// ext is the request's idiag_ext: the attributes to add to each answer.
+func (r Request) ext() byte {
+	if r.Info {
+		return 1 << (attrInfo - 1)
+	}
+	return 0
 }
 
 // MessageType is the netlink message type r is sent as.
@@ -85,6 +104,7 @@ func (r Request) MessageType() uint16 {
 func (r Request) MarshalBinary() ([]byte, error) {
 	if r.Family == AnyFamily {
 		b := make([]byte, compatRequestLen)
+		b[3] = r.ext()
 		binary.BigEndian.PutUint16(b[4:6], r.Port) // id.idiag_sport
 		binary.NativeEndian.PutUint32(b[52:56], uint32(r.States))
 		return b, nil
@@ -95,6 +115,7 @@ func (r Request) MarshalBinary() ([]byte, error) {
 		b[0] = afInet6
 	}
 	b[1] = ipprotoTCP
+	b[2] = r.ext()
 	binary.NativeEndian.PutUint32(b[4:8], uint32(r.States))
 	binary.BigEndian.PutUint16(b[8:10], r.Port) // id.idiag_sport
 	return b, nil
@@ -128,6 +149,9 @@ func ParseMessage(b []byte) (observe.Socket, error) {
 	s.Remote = netip.AddrPortFrom(dst, dport)
 	s.RecvQ = binary.NativeEndian.Uint32(b[56:60])
 	s.SendQ = binary.NativeEndian.Uint32(b[60:64])
+	if sentFIN(s.State) && s.SendQ > 0 {
+		s.SendQ-- // the FIN takes a sequence number, but it is not data
+	}
 	s.Inode = uint64(binary.NativeEndian.Uint32(b[68:72]))
 
 	for attrs := b[messageLen:]; len(attrs) >= 4; {
@@ -136,8 +160,14 @@ func ParseMessage(b []byte) (observe.Socket, error) {
 		if n < 4 || n > len(attrs) {
 			return s, fmt.Errorf("parse inet_diag attribute of length %d in %d bytes: %w", n, len(attrs), ErrShort)
 		}
-		if typ == attrSKV6Only && n >= 5 {
+		switch {
+		case typ == attrSKV6Only && n >= 5:
 			s.V6Only = attrs[4] != 0
+		case typ == attrInfo && n >= 4+infoMinLen:
+			info := attrs[4:n]
+			s.Activity = true
+			s.SinceSent = millis(info[infoLastDataSent:])
+			s.SinceRecv = millis(info[infoLastDataRecv:])
 		}
 		attrs = attrs[min(align4(n), len(attrs)):]
 	}
@@ -145,3 +175,17 @@ func ParseMessage(b []byte) (observe.Socket, error) {
 }
 
 func align4(n int) int { return (n + 3) &^ 3 }
+
+func millis(b []byte) time.Duration {
+	return time.Duration(binary.NativeEndian.Uint32(b)) * time.Millisecond
+}
+
+// sentFIN reports whether a socket in state st has queued its FIN, which
+// idiag_wqueue (write_seq - snd_una) counts until the peer acknowledges it.
+func sentFIN(st observe.State) bool {
+	switch st {
+	case observe.FinWait1, observe.Closing, observe.LastAck:
+		return true
+	}
+	return false
+}

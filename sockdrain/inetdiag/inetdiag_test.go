@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/sockdrain/sockdrain/sockdrain/observe"
 )
@@ -43,6 +44,28 @@ func attr(typ uint16, payload ...byte) []byte {
 		b = append(b, 0)
 	}
 	return b
+}
+
+// tcpInfo is a struct tcp_info, as 6.x kernels send it, with the times
+// since data was last sent and received.
+func tcpInfo(sentMS, recvMS uint32) []byte {
+	b := make([]byte, 232)
+	binary.NativeEndian.PutUint32(b[infoLastDataSent:], sentMS)
+	binary.NativeEndian.PutUint32(b[infoLastDataRecv:], recvMS)
+	return b
+}
+
+func TestRequestAsksForInfo(t *testing.T) {
+	for _, f := range []Family{AnyFamily, IPv4} {
+		b, _ := Request{Family: f, Port: 80, Info: true}.MarshalBinary()
+		ext := b[2] // struct inet_diag_req_v2's idiag_ext
+		if f == AnyFamily {
+			ext = b[3] // struct inet_diag_req's
+		}
+		if ext != 1<<(attrInfo-1) {
+			t.Errorf("family %d: idiag_ext %#x, want INET_DIAG_INFO's bit", f, ext)
+		}
+	}
 }
 
 func TestRequestMarshal(t *testing.T) {
@@ -93,7 +116,28 @@ func TestParseMessage(t *testing.T) {
 			in: message(observe.FinWait1, netip.MustParseAddrPort("[2001:db8::1]:443"), netip.MustParseAddrPort("[2001:db8::2]:50000"), 0, 1448, 0,
 				attr(5, 0), attr(attrSKV6Only, 1), attr(4, 'c', 'u', 'b', 'i', 'c', 0)),
 			want: observe.Socket{State: observe.FinWait1, Local: netip.MustParseAddrPort("[2001:db8::1]:443"),
-				Remote: netip.MustParseAddrPort("[2001:db8::2]:50000"), SendQ: 1448, V6Only: true},
+				Remote: netip.MustParseAddrPort("[2001:db8::2]:50000"), SendQ: 1447, V6Only: true}, // the FIN is not data
+		},
+		{
+			name: "established with tcp_info",
+			in: message(observe.Established, netip.MustParseAddrPort("127.0.0.1:80"), netip.MustParseAddrPort("127.0.0.1:5000"), 0, 0, 42,
+				attr(attrInfo, tcpInfo(2500, 1200)...)),
+			want: observe.Socket{State: observe.Established, Local: netip.MustParseAddrPort("127.0.0.1:80"),
+				Remote: netip.MustParseAddrPort("127.0.0.1:5000"), Inode: 42,
+				Activity: true, SinceSent: 2500 * time.Millisecond, SinceRecv: 1200 * time.Millisecond},
+		},
+		{
+			name: "tcp_info too short to hold the times",
+			in: message(observe.Established, netip.MustParseAddrPort("127.0.0.1:80"), netip.MustParseAddrPort("127.0.0.1:5000"), 0, 0, 42,
+				attr(attrInfo, tcpInfo(2500, 1200)[:infoMinLen-1]...)),
+			want: observe.Socket{State: observe.Established, Local: netip.MustParseAddrPort("127.0.0.1:80"),
+				Remote: netip.MustParseAddrPort("127.0.0.1:5000"), Inode: 42},
+		},
+		{
+			name: "last ack holding only its FIN",
+			in:   message(observe.LastAck, netip.MustParseAddrPort("127.0.0.1:80"), netip.MustParseAddrPort("127.0.0.1:5000"), 0, 1, 0),
+			want: observe.Socket{State: observe.LastAck, Local: netip.MustParseAddrPort("127.0.0.1:80"),
+				Remote: netip.MustParseAddrPort("127.0.0.1:5000")},
 		},
 		{
 			name: "dual-stack listener",

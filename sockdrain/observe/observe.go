@@ -9,6 +9,7 @@ package observe
 import (
 	"net/netip"
 	"slices"
+	"time"
 )
 
 // State is a TCP state, numbered as on Linux. Sources from other systems map
@@ -53,14 +54,28 @@ type Socket struct {
 	// RecvQ is the accept-queue length for a listener, and unread bytes
 	// otherwise.
 	RecvQ uint32
-	// SendQ is the backlog limit for a listener, and bytes not yet
-	// acknowledged by the peer otherwise.
+	// SendQ is the backlog limit for a listener, and otherwise the data
+	// bytes not yet sent or not yet acknowledged by the peer. A FIN is not
+	// counted.
 	SendQ uint32
 	// Inode identifies the socket's file. It is zero for a connection no
 	// process has accepted yet, and for an orphan whose owner closed it.
 	Inode uint64
 	// V6Only is set for an IPv6 socket that does not take IPv4 clients.
 	V6Only bool
+	// SinceRecv and SinceSent are how long ago the socket last received
+	// and sent data. They are known only where Activity is set.
+	SinceRecv, SinceSent time.Duration
+	Activity             bool
+}
+
+// IdleFor reports whether s is an accepted connection at rest between
+// requests: nothing unread, unsent or unacknowledged, no data received for
+// at least d, and the server spoke last. The last condition keeps a
+// connection whose request is still being worked on from counting as idle.
+func (s Socket) IdleFor(d time.Duration) bool {
+	return d > 0 && s.State == Established && s.Inode != 0 && s.Activity &&
+		s.RecvQ == 0 && s.SendQ == 0 && s.SinceRecv >= d && s.SinceSent <= s.SinceRecv
 }
 
 // Listener is the state of one listening address: a single socket or a
@@ -77,11 +92,14 @@ type Listener struct {
 	// SynRecv counts half-open handshakes.
 	SynRecv int `json:"syn_recv"`
 	// Established and CloseWait count accepted connections only; those
-	// still queued are in AcceptQueue.
+	// still queued are in AcceptQueue. Idle counts the established ones
+	// at rest between requests (Socket.IdleFor).
 	Established int `json:"established"`
+	Idle        int `json:"idle"`
 	CloseWait   int `json:"close_wait"`
-	// Closing counts sockets in FIN_WAIT1, LAST_ACK or CLOSING, and
-	// UnackedBytes the data they still wait to have acknowledged.
+	// Closing counts sockets in FIN_WAIT1, LAST_ACK or CLOSING, whose
+	// FIN the peer has not yet acknowledged, and UnackedBytes the data
+	// they still wait to have acknowledged before it.
 	Closing      int   `json:"closing"`
 	UnackedBytes int64 `json:"unacked_bytes"`
 	// Gates names the sockdrain gates armed on this listener.
@@ -95,8 +113,9 @@ type Listener struct {
 
 // Fold groups listening sockets by address and attributes every other socket
 // to the listener that accepted it: the one bound to its local address if
-// there is one, else the wildcard listener of its family.
-func Fold(sockets []Socket) []Listener {
+// there is one, else the wildcard listener of its family. Established
+// connections idle for idle count as Idle; zero counts none.
+func Fold(sockets []Socket, idle time.Duration) []Listener {
 	var ls []Listener
 	index := map[netip.AddrPort]int{}
 	for _, s := range sockets {
@@ -120,7 +139,7 @@ func Fold(sockets []Socket) []Listener {
 	}
 	for _, s := range sockets {
 		if i, ok := arrivedThrough(index, s); ok {
-			count(&ls[i], s)
+			count(&ls[i], s, idle)
 		}
 	}
 	slices.SortFunc(ls, func(a, b Listener) int { return compareAddrPort(a.Listen, b.Listen) })
@@ -151,7 +170,7 @@ func Pending(sockets []Socket, ls []Listener) []Socket {
 	}
 	var pending []Socket
 	for _, s := range sockets {
-		if _, ok := arrivedThrough(index, s); ok && (s.State.open() || s.SendQ > 0) {
+		if _, ok := arrivedThrough(index, s); ok && (s.State.open() || s.State.closing()) {
 			pending = append(pending, s)
 		}
 	}
@@ -168,7 +187,39 @@ func (s State) open() bool {
 	return false
 }
 
-func count(l *Listener, s Socket) {
+// Follow is Fold for a drain whose server may have closed its listeners:
+// each address in listens keeps a Listener, with Sockets 0 once closed, and
+// the connections that arrived through it, which the server may have left
+// behind as orphans. Listeners of other addresses are left out.
+func Follow(sockets []Socket, listens []netip.AddrPort, idle time.Duration) []Listener {
+	all := slices.Clone(sockets)
+	var closed []netip.AddrPort
+	for _, ap := range listens {
+		if !slices.ContainsFunc(sockets, func(s Socket) bool { return s.State == Listen && s.Local == ap }) {
+			all = append(all, Socket{State: Listen, Local: ap})
+			closed = append(closed, ap)
+		}
+	}
+	ls := slices.DeleteFunc(Fold(all, idle), func(l Listener) bool { return !slices.Contains(listens, l.Listen) })
+	for i := range ls {
+		if slices.Contains(closed, ls[i].Listen) {
+			ls[i].Sockets = 0
+		}
+	}
+	return ls
+}
+
+// closing reports whether a socket in state s has sent its FIN and waits
+// for the peer to acknowledge it, and any data before it.
+func (s State) closing() bool {
+	switch s {
+	case FinWait1, LastAck, Closing:
+		return true
+	}
+	return false
+}
+
+func count(l *Listener, s Socket, idle time.Duration) {
 	// Keep in step with Pending.
 	switch s.State {
 	case SynRecv, NewSynRecv:
@@ -176,6 +227,9 @@ func count(l *Listener, s Socket) {
 	case Established:
 		if s.Inode != 0 {
 			l.Established++
+		}
+		if s.IdleFor(idle) {
+			l.Idle++
 		}
 	case CloseWait:
 		if s.Inode != 0 {

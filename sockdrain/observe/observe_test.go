@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 )
 
 func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
@@ -26,7 +27,7 @@ func TestFoldAttributesConnectionsToTheirListener(t *testing.T) {
 		{State: FinWait2, Local: ap("[::1]:80"), Remote: ap("[::1]:5002")},
 		{State: Established, Local: ap("192.0.2.1:80"), Remote: ap("192.0.2.2:1"), Inode: 23},
 	}
-	ls := Fold(sockets)
+	ls := Fold(sockets, 0)
 	want := []Listener{
 		{Listen: ap("0.0.0.0:80"), Sockets: 2, AcceptQueue: 3, Backlog: 128, SynRecv: 1, Established: 1, CloseWait: 1},
 		{Listen: ap("127.0.0.1:80"), Sockets: 1, AcceptQueue: 3, Backlog: 128, SynRecv: 1, Established: 1},
@@ -96,16 +97,63 @@ func TestPendingMatchesWhatFoldCounts(t *testing.T) {
 		{State: Established, Local: ap("127.0.0.1:80"), Remote: ap("127.0.0.1:2"), Inode: 9}, // accepted
 		{State: SynRecv, Local: ap("127.0.0.1:80"), Remote: ap("127.0.0.1:3")},
 		{State: LastAck, Local: ap("127.0.0.1:80"), Remote: ap("127.0.0.1:4"), SendQ: 10},
-		{State: FinWait1, Local: ap("127.0.0.1:80"), Remote: ap("127.0.0.1:5")}, // nothing unacked
+		{State: FinWait1, Local: ap("127.0.0.1:80"), Remote: ap("127.0.0.1:5")}, // its FIN unacked
+		{State: FinWait2, Local: ap("127.0.0.1:80"), Remote: ap("127.0.0.1:7")}, // FIN acknowledged
 		{State: Established, Local: ap("127.0.0.2:80"), Remote: ap("127.0.0.1:6"), Inode: 3},
 	}
-	got := Pending(sockets, Fold(sockets))
+	got := Pending(sockets, Fold(sockets, 0))
 	var peers []string
 	for _, s := range got {
 		peers = append(peers, s.Remote.String())
 	}
-	want := []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4"}
+	want := []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4", "127.0.0.1:5"}
 	if !slices.Equal(peers, want) {
 		t.Errorf("pending peers %v, want %v", peers, want)
+	}
+}
+
+func TestIdleFor(t *testing.T) {
+	rest := Socket{State: Established, Inode: 1, Activity: true, SinceRecv: 2 * time.Second, SinceSent: 2 * time.Second}
+	for _, tt := range []struct {
+		name string
+		edit func(*Socket)
+		want bool
+	}{
+		{"at rest, the server spoke last", func(*Socket) {}, true},
+		{"request being worked on: the client spoke last", func(s *Socket) { s.SinceSent = 5 * time.Second }, false},
+		{"quiet for less than the threshold", func(s *Socket) { s.SinceRecv, s.SinceSent = 500*time.Millisecond, 0 }, false},
+		{"unread request", func(s *Socket) { s.RecvQ = 10 }, false},
+		{"response not yet acknowledged", func(s *Socket) { s.SendQ = 10 }, false},
+		{"not yet accepted", func(s *Socket) { s.Inode = 0 }, false},
+		{"activity unknown", func(s *Socket) { s.Activity = false }, false},
+		{"closing", func(s *Socket) { s.State = FinWait1 }, false},
+	} {
+		s := rest
+		tt.edit(&s)
+		if got := s.IdleFor(time.Second); got != tt.want {
+			t.Errorf("%s: IdleFor = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if rest.IdleFor(0) {
+		t.Error("IdleFor(0) counted a connection: zero must count none")
+	}
+}
+
+// Follow keeps a closed listener's address, with what it left behind, and
+// leaves other listeners out.
+func TestFollowKeepsClosedListeners(t *testing.T) {
+	sockets := []Socket{
+		{State: Listen, Local: ap("127.0.0.2:80"), Inode: 4}, // another server, not followed
+		{State: FinWait1, Local: ap("127.0.0.1:80"), Remote: ap("127.0.0.1:1"), SendQ: 100},
+		{State: Established, Local: ap("127.0.0.1:80"), Remote: ap("127.0.0.1:2"), Inode: 5,
+			Activity: true, SinceRecv: 2 * time.Second},
+		{State: Established, Local: ap("127.0.0.2:80"), Remote: ap("127.0.0.1:3"), Inode: 6},
+	}
+	ls := Follow(sockets, []netip.AddrPort{ap("0.0.0.0:80")}, time.Second)
+	if len(ls) != 1 || ls[0].Listen != ap("0.0.0.0:80") || ls[0].Sockets != 0 {
+		t.Fatalf("Follow = %+v, want the closed wildcard listener alone", ls)
+	}
+	if l := ls[0]; l.Established != 1 || l.Idle != 1 || l.Closing != 1 || l.UnackedBytes != 100 {
+		t.Errorf("followed %+v, want 1 established and idle (the other came through 127.0.0.2:80), 1 closing with 100 bytes", l)
 	}
 }

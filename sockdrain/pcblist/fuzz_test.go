@@ -22,6 +22,7 @@ func seeds() map[string][]byte {
 	s["truncated"] = short[:len(short)-10]
 	le.PutUint64(short, 32)
 	s["xinpgen-11x"] = short
+	s["torn"] = tornList(releases[2])
 	return s
 }
 

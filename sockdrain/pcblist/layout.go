@@ -14,7 +14,11 @@ package pcblist
 
 // struct xinpgen: xig_len (ksize_t) @0, xig_count (u_int) @8,
 // _xig_spare32 @12, xig_gen @16, xig_sogen @24, _xig_spare64[4] @32.
-const xinpgenLen = 64
+const (
+	xinpgenLen = 64
+	xigCount   = 8
+	xigGen     = 16
+)
 
 // struct xsocket (relative to its start):
 //

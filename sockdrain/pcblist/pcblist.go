@@ -45,6 +45,11 @@ var (
 	// ErrMalformed reports a record whose contents cannot be right, such
 	// as a TCP state FreeBSD does not have.
 	ErrMalformed = errors.New("malformed pcblist record")
+	// ErrTorn reports a list that changed while the kernel wrote it: the
+	// generation (xig_gen) in its trailing xinpgen is not the one in its
+	// header. Such a list can lack any record, a live listener's too, so
+	// Parse refuses it and Consistent reads again.
+	ErrTorn = errors.New("pcblist changed while it was read")
 )
 
 // Record is one xtcpcb: a TCP control block, or a syncache entry.
@@ -90,6 +95,9 @@ func Parse(b []byte) ([]Record, error) {
 		}
 		switch n {
 		case lay.XInpGen:
+			if err := checkGen(b, off); err != nil {
+				return nil, fmt.Errorf("parse xinpgen trailer after %d records: %w", len(rs), err)
+			}
 			return rs, nil
 		case lay.XTCPCB:
 			r, err := parseRecord(b[off:off+n], lay)
@@ -103,6 +111,20 @@ func Parse(b []byte) ([]Record, error) {
 				off, n, lay.XTCPCB, lay.XInpGen, ErrUnknownLayout)
 		}
 	}
+}
+
+// checkGen compares the generation and count of the trailing xinpgen at
+// off with the header's. The kernel reads both xig_gen values under no lock
+// that covers the records in between, so a list whose generations differ
+// was written while sockets came and went. The counts are not compared on
+// their own: the header counts sockets the caller may not be allowed to see.
+func checkGen(b []byte, off int) error {
+	headGen, tailGen := le.Uint64(b[xigGen:]), le.Uint64(b[off+xigGen:])
+	if headGen == tailGen {
+		return nil
+	}
+	return fmt.Errorf("xig_gen %d in the header (count %d), %d in the trailer (count %d): %w",
+		headGen, le.Uint32(b[xigCount:]), tailGen, le.Uint32(b[off+xigCount:]), ErrTorn)
 }
 
 // checkHeader finds the layout whose xinpgen size the header declares.

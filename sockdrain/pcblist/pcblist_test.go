@@ -21,7 +21,7 @@ func TestParseDrainScene(t *testing.T) {
 			if len(rs) != len(drainScene()) {
 				t.Fatalf("got %d records, want %d", len(rs), len(drainScene()))
 			}
-			ls := observe.Fold(Sockets(ByLocalPort(rs, 8080)))
+			ls := observe.Fold(Sockets(ByLocalPort(rs, 8080)), 0)
 			want := []observe.Listener{{
 				Listen: ap("0.0.0.0:8080"), Sockets: 1, PIDs: []int{},
 				AcceptQueue: 3, Backlog: 128, SynRecv: 3,
@@ -95,7 +95,7 @@ func TestSocketsDualStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ls := observe.Fold(Sockets(rs))
+	ls := observe.Fold(Sockets(rs), 0)
 	got := map[netip.AddrPort]int{}
 	for _, l := range ls {
 		got[l.Listen] = l.Established

@@ -18,13 +18,10 @@ func Read() ([]byte, error) {
 	return b, nil
 }
 
-// Query returns the TCP sockets whose local port is port.
+// Query returns the TCP sockets whose local port is port, from a list that
+// did not change while it was read (see Consistent).
 func Query(port uint16) ([]observe.Socket, error) {
-	b, err := Read()
-	if err != nil {
-		return nil, err
-	}
-	rs, err := Parse(b)
+	rs, err := Consistent(Read)
 	if err != nil {
 		return nil, err
 	}

@@ -34,12 +34,28 @@ func Holders(inodes []uint64) (map[uint64][]Holder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list processes: %w", err)
 	}
+	var pids []int
 	for _, p := range procs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil {
-			continue
+		if pid, err := strconv.Atoi(p.Name()); err == nil {
+			pids = append(pids, pid)
 		}
-		dir := "/proc/" + p.Name() + "/fd/"
+	}
+	return holdersIn(pids, want), nil
+}
+
+// HoldersIn is Holders, looking only at the processes pids.
+func HoldersIn(pids []int, inodes []uint64) map[uint64][]Holder {
+	want := make(map[string]uint64, len(inodes))
+	for _, ino := range inodes {
+		want["socket:["+strconv.FormatUint(ino, 10)+"]"] = ino
+	}
+	return holdersIn(pids, want)
+}
+
+func holdersIn(pids []int, want map[string]uint64) map[uint64][]Holder {
+	found := map[uint64][]Holder{}
+	for _, pid := range pids {
+		dir := "/proc/" + strconv.Itoa(pid) + "/fd/"
 		fds, err := os.ReadDir(dir)
 		if err != nil {
 			continue
@@ -55,7 +71,7 @@ func Holders(inodes []uint64) (map[uint64][]Holder, error) {
 			}
 		}
 	}
-	return found, nil
+	return found
 }
 
 // PIDs returns the sorted, distinct processes holding any of inodes.
@@ -86,6 +102,24 @@ func Dup(pid, fd int) (*os.File, error) {
 		return nil, fmt.Errorf("get fd %d of pid %d: %w", fd, pid, os.NewSyscallError("pidfd_getfd", err))
 	}
 	return os.NewFile(uintptr(nfd), fmt.Sprintf("pid%d-fd%d", pid, fd)), nil
+}
+
+// With calls fn with a duplicate of descriptor fd of process pid, as a raw
+// descriptor that it closes afterwards. The duplicate shares its open file
+// description, blocking mode included, with the process's descriptor, so fn
+// must not change that mode.
+func With(pid, fd int, fn func(fd int) error) error {
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return fmt.Errorf("open pidfd of %d: %w", pid, os.NewSyscallError("pidfd_open", err))
+	}
+	defer unix.Close(pidfd)
+	nfd, err := unix.PidfdGetfd(pidfd, fd, 0)
+	if err != nil {
+		return fmt.Errorf("get fd %d of pid %d: %w", fd, pid, os.NewSyscallError("pidfd_getfd", err))
+	}
+	defer unix.Close(nfd)
+	return fn(nfd)
 }
 
 // Control calls fn with f's descriptor without touching its blocking mode,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
 )
@@ -12,23 +13,50 @@ import (
 // output. It is exec on FreeBSD and a fake in tests.
 type pfctl func(stdin string, args ...string) (string, error)
 
-// Gate is one listener's pf gate: the anchor sockdrain/KEY.
+// Gate is one listener's pf gate: the anchor sockdrain/KEY. A companion
+// (see NewCompanion) is a Gate too, in its own anchor, that refuses
+// nothing.
 type Gate struct {
 	anchor string
-	rule   string
+	rules  []string
 	addr   netip.AddrPort
 	run    pfctl
+	// armed and loaded read pfctl -s rules output of the anchor: armed,
+	// whether it holds the rule that makes the gate what it is (Armed);
+	// loaded, whether it holds every rule Arm loads.
+	armed, loaded func(rules string) bool
 }
 
 var _ gate.Gate = (*Gate)(nil)
 
 // newGate checks that pf can gate l and builds its Gate.
 func newGate(l gate.Listener, run pfctl) (*Gate, error) {
-	rule, err := Rule(l.Addr)
+	rules, err := Rules(l.Addr)
 	if err != nil {
 		return nil, err
 	}
-	g := &Gate{anchor: AnchorPath(l.Key()), rule: rule, addr: l.Addr, run: run}
+	g := &Gate{anchor: AnchorPath(l.Key()), rules: rules, addr: l.Addr, run: run, armed: HasRule,
+		loaded: func(out string) bool { return HasRule(out) && HasStateless(out, "out") }}
+	if err := g.checkMain(); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// CompanionAnchorPath is the anchor of the companion rules of the
+// listener with key. No listener's own anchor ends this way: keys end in
+// a port number.
+func CompanionAnchorPath(key string) string { return AnchorPath(key) + "-nostate" }
+
+// newCompanion checks that pf evaluates sockdrain's anchors and builds the
+// companion of another gate of l: CompanionRules in their own anchor.
+func newCompanion(l gate.Listener, run pfctl) (*Gate, error) {
+	rules, err := CompanionRules(l.Addr)
+	if err != nil {
+		return nil, err
+	}
+	both := func(out string) bool { return HasStateless(out, "out") && HasStateless(out, "in") }
+	g := &Gate{anchor: CompanionAnchorPath(l.Key()), rules: rules, addr: l.Addr, run: run, armed: both, loaded: both}
 	if err := g.checkMain(); err != nil {
 		return nil, err
 	}
@@ -47,15 +75,15 @@ func (g *Gate) checkMain() error {
 	return CheckMainRuleset(main, sub)
 }
 
-// Arm loads the block rule into the listener's anchor, replacing whatever
-// the anchor held.
+// Arm loads the gate's rules into its anchor, replacing whatever the
+// anchor held.
 func (g *Gate) Arm() error {
-	if _, err := g.run(g.rule+"\n", "-a", g.anchor, "-f", "-"); err != nil {
-		return fmt.Errorf("load pf rule into anchor %s: %w", g.anchor, err)
+	if _, err := g.run(strings.Join(g.rules, "\n")+"\n", "-a", g.anchor, "-f", "-"); err != nil {
+		return fmt.Errorf("load pf rules into anchor %s: %w", g.anchor, err)
 	}
-	armed, err := g.Armed()
-	if err == nil && !armed {
-		err = errors.New("pfctl accepted the rule but the anchor does not list it")
+	out, err := g.run("", "-a", g.anchor, "-s", "rules")
+	if err == nil && !g.loaded(out) {
+		err = errors.New("pfctl accepted the rules but the anchor does not list them")
 	}
 	if err != nil {
 		return fmt.Errorf("arm pf gate %s: %w", g.anchor, err)
@@ -71,13 +99,14 @@ func (g *Gate) Disarm() error {
 	return nil
 }
 
-// Armed reports whether the listener's anchor holds sockdrain's rule.
+// Armed reports whether the anchor holds the gate's block rule (a
+// companion's: its pass rules), also as an older sockdrain left it.
 func (g *Gate) Armed() (bool, error) {
 	out, err := g.run("", "-a", g.anchor, "-s", "rules")
 	if err != nil {
 		return false, fmt.Errorf("read pf anchor %s: %w", g.anchor, err)
 	}
-	return HasRule(out), nil
+	return g.armed(out), nil
 }
 
 // Warnings reports how clients can bypass this gate, such as pf skipping

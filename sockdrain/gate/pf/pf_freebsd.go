@@ -34,6 +34,17 @@ func Open(l gate.Listener) (*Gate, error) {
 	return newGate(l, execPfctl)
 }
 
+// NewCompanion returns the pf rules that keep pf stateless for the SYNs
+// that another gate of l refuses (see CompanionRules). It fails, with
+// gate.ErrNotSupported or gate.ErrNotEligible, when pf is disabled or does
+// not evaluate sockdrain's anchors.
+func NewCompanion(l gate.Listener) (*Gate, error) {
+	if err := Probe(); err != nil {
+		return nil, err
+	}
+	return newCompanion(l, execPfctl)
+}
+
 func execPfctl(stdin string, args ...string) (string, error) {
 	cmd := exec.Command("pfctl", args...)
 	cmd.Stdin = strings.NewReader(stdin)

@@ -16,3 +16,6 @@ func Probe() error {
 
 // Open fails: pf gates need FreeBSD.
 func Open(gate.Listener) (*Gate, error) { return nil, Probe() }
+
+// NewCompanion fails: pf needs FreeBSD.
+func NewCompanion(gate.Listener) (*Gate, error) { return nil, Probe() }

@@ -28,6 +28,64 @@ func TestRule(t *testing.T) {
 	}
 }
 
+// TestRules pins the text of the anchor's rules: the stateless pass rule
+// for loopback SYNs must come with the block rule, quick, out on lo0, and
+// only for SYNs to the gated address and port.
+func TestRules(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		want []string
+	}{
+		{"127.0.0.1:8080", []string{
+			`pass out quick on lo0 proto tcp from any to 127.0.0.1 port 8080 flags S/SA no state label "sockdrain"`,
+			`block return-rst in quick proto tcp from any to 127.0.0.1 port 8080 flags S/SA label "sockdrain"`,
+		}},
+		{"0.0.0.0:80", []string{
+			`pass out quick on lo0 inet proto tcp from any to any port 80 flags S/SA no state label "sockdrain"`,
+			`block return-rst in quick inet proto tcp from any to any port 80 flags S/SA label "sockdrain"`,
+		}},
+		{"[::]:443", []string{
+			`pass out quick on lo0 proto tcp from any to any port 443 flags S/SA no state label "sockdrain"`,
+			`block return-rst in quick proto tcp from any to any port 443 flags S/SA label "sockdrain"`,
+		}},
+	} {
+		got, err := Rules(netip.MustParseAddrPort(tc.addr))
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("Rules(%s) = %q, %v\nwant %q", tc.addr, got, err, tc.want)
+		}
+	}
+	if _, err := Rules(netip.MustParseAddrPort("[fe80::1%em0]:80")); !errors.Is(err, gate.ErrNotEligible) {
+		t.Errorf("Rules(scoped) = %v, want ErrNotEligible", err)
+	}
+}
+
+func TestCompanionRules(t *testing.T) {
+	got, err := CompanionRules(netip.MustParseAddrPort("[::1]:8443"))
+	want := []string{
+		`pass out quick on lo0 proto tcp from any to ::1 port 8443 flags S/SA no state label "sockdrain"`,
+		`pass in quick proto tcp from any to ::1 port 8443 flags S/SA no state label "sockdrain"`,
+	}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("CompanionRules = %q, %v\nwant %q", got, err, want)
+	}
+}
+
+// pfctl -s rules prints a stateless rule as loaded, "port =" and all.
+func TestHasStateless(t *testing.T) {
+	out := `pass out quick on lo0 inet proto tcp from any to 127.0.0.1 port = 8080 flags S/SA no state label "sockdrain"
+block return-rst in quick inet proto tcp from any to 127.0.0.1 port = 8080 flags S/SA label "sockdrain"
+`
+	if !HasStateless(out, "out") || HasStateless(out, "in") {
+		t.Errorf("HasStateless(out) = %v, (in) = %v; want true, false", HasStateless(out, "out"), HasStateless(out, "in"))
+	}
+	if HasStateless("pass out quick on lo0 inet proto tcp from any to any port = 80 flags S/SA keep state label \"sockdrain\"\n", "out") {
+		t.Error("HasStateless took a stateful rule")
+	}
+	if HasStateless("pass out quick on lo0 all no state\n", "out") {
+		t.Error("HasStateless took an unlabelled rule")
+	}
+}
+
 func TestAnchorPath(t *testing.T) {
 	l := gate.Listener{Addr: netip.MustParseAddrPort("[::1]:8080")}
 	got := AnchorPath(l.Key())
