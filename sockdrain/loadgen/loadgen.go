@@ -60,7 +60,9 @@ type Config struct {
 	// requests (RFC 9112, section 9.3.1): the server may have closed the
 	// idle connection as the request left.
 	KeepAlive bool
-	// Pause is how long a worker waits after each attempt; none when 0.
+	// Pause is how long a worker waits after each attempt, on average:
+	// each wait is drawn uniformly from [Pause/2, 3*Pause/2], so workers do
+	// not move in step. None when 0.
 	Pause time.Duration
 	// CheckBody makes a body that differs from BodyByte's pattern an
 	// Other outcome.

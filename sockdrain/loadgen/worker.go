@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"math/rand/v2"
 	"net"
 	"sync/atomic"
 	"time"
@@ -50,8 +51,8 @@ func (w *worker) loop() error {
 		if o == Refused && w.l.cfg.RefusedBackoff > 0 {
 			w.l.sleep(w.l.cfg.RefusedBackoff)
 		}
-		if w.l.cfg.Pause > 0 {
-			w.l.sleep(w.l.cfg.Pause)
+		if p := w.l.cfg.Pause; p > 0 {
+			w.l.sleep(p/2 + rand.N(p))
 		}
 	}
 	return nil
