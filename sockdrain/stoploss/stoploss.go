@@ -34,10 +34,13 @@ func Measure(load *loadgen.Load, stop func() error, after time.Duration) (loadge
 // cancelled), so that nothing of the drain outlives the server. The order
 // matters: a gate opened before the stop lets the listener queue new
 // connections, and the stop resets them. stop runs even when the drain
-// fails, so the server is stopped either way.
+// fails, so the server is stopped either way; it may be nil when
+// opts.Stop hands the server's stop to the drain.
 func DrainThenStop(ctx context.Context, t sockdrain.Target, opts sockdrain.Options, stop func() error) (sockdrain.Report, error) {
 	r, err := sockdrain.Drain(ctx, t, opts)
-	err = errors.Join(err, stop())
+	if stop != nil {
+		err = errors.Join(err, stop())
+	}
 	_, rerr := sockdrain.Resume(context.WithoutCancel(ctx), t)
 	return r, errors.Join(err, rerr)
 }
