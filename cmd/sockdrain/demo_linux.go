@@ -63,10 +63,13 @@ func demoCommand(e env) *cli.Command {
 			if err := out.result(res); err != nil {
 				return err
 			}
-			if d := res.Strategies[1]; d.Lost > 0 {
-				return fmt.Errorf("%s: %d of %d stops lost %d clients", d.Name, d.StopsWithLosses, d.Stops, d.Lost)
+			var errs []error
+			for _, d := range res.Strategies[1:] {
+				if d.Lost > 0 {
+					errs = append(errs, fmt.Errorf("%s: %d of %d stops lost %d clients", d.Name, d.StopsWithLosses, d.Stops, d.Lost))
+				}
 			}
-			return nil
+			return errors.Join(errs...)
 		},
 	}
 }
@@ -104,18 +107,22 @@ func runDemo(ctx context.Context, cfg demoConfig, out *demoOutput) (demoResult, 
 	defer ns.Remove()
 	d := &demo{cfg: cfg, ns: ns}
 	res := demoResult{Namespace: ns.Path(), Server: cfg.server, Clients: cfg.clients,
-		Delay: sockdrain.Duration(cfg.delay), Warmup: sockdrain.Duration(cfg.warmup)}
+		Delay: sockdrain.Duration(cfg.delay), Warmup: sockdrain.Duration(cfg.warmup),
+		Pause: sockdrain.Duration(keepAlivePause)}
 	out.intro(res, cfg.stops)
-	for _, drained := range []bool{false, true} {
-		st := newDemoStrategy(drained)
-		out.strategy(st)
-		for i := range cfg.stops {
-			s, err := d.stopOnce(ctx, drained)
+	for _, k := range []demoKind{plainStop, drainThenStop, handOver} {
+		if k == handOver {
+			out.keepAliveIntro(res)
+			w, err := d.drainAlone(ctx)
 			if err != nil {
-				return res, fmt.Errorf("%s, stop %d: %w", st.Name, i+1, err)
+				return res, fmt.Errorf("keep-alive drain alone: %w", err)
 			}
-			st.add(s)
-			out.stop(st, i, cfg.stops)
+			res.DrainAlone = &w
+			out.drainAlone(w)
+		}
+		st, err := d.strategy(ctx, k, out)
+		if err != nil {
+			return res, err
 		}
 		res.Strategies = append(res.Strategies, st)
 	}
@@ -123,52 +130,102 @@ func runDemo(ctx context.Context, cfg demoConfig, out *demoOutput) (demoResult, 
 	return res, nil
 }
 
-// stopOnce starts a server, loads it for the warm-up, stops it (after a
-// drain when drained), and returns what the clients saw from the stop on.
-func (d *demo) stopOnce(ctx context.Context, drained bool) (demoStop, error) {
-	srv, err := demoserver.Start(demoserver.Config{Addr: "127.0.0.1:0", Listeners: d.cfg.listeners,
-		MPTCP: d.cfg.mptcp, Delay: d.cfg.delay, Do: d.ns.Do})
-	if err != nil {
-		return demoStop{}, err
+// strategy stops a server cfg.stops times the way k says.
+func (d *demo) strategy(ctx context.Context, k demoKind, out *demoOutput) (demoStrategy, error) {
+	st := newDemoStrategy(k)
+	out.strategy(st)
+	for i := range d.cfg.stops {
+		s, err := d.stopOnce(ctx, k)
+		if err != nil {
+			return st, fmt.Errorf("%s, stop %d: %w", st.Name, i+1, err)
+		}
+		st.add(s)
+		out.stop(st, i, d.cfg.stops)
 	}
-	defer srv.Stop()
-	load, err := loadgen.Start(ctx, loadgen.Config{Addr: srv.Addr().String(), Workers: d.cfg.clients,
-		Duration: d.cfg.warmup + time.Minute, CheckBody: true, Dial: loadgen.DialIn(d.ns)})
+	return st, nil
+}
+
+// start starts a server and its load, and waits the warm-up: keep-alive
+// ones when keepAlive. stop stops both.
+func (d *demo) start(ctx context.Context, keepAlive bool) (srv *demoserver.Server, load *loadgen.Load, stop func(), err error) {
+	srv, err = demoserver.Start(demoserver.Config{Addr: "127.0.0.1:0", Listeners: d.cfg.listeners,
+		MPTCP: d.cfg.mptcp, Delay: d.cfg.delay, KeepAlive: keepAlive, Do: d.ns.Do})
 	if err != nil {
-		return demoStop{}, err
+		return nil, nil, nil, err
 	}
-	defer func() { load.Stop(); load.Wait() }()
+	cfg := loadgen.Config{Addr: srv.Addr().String(), Workers: d.cfg.clients, Duration: d.cfg.warmup + time.Minute,
+		CheckBody: true, Dial: loadgen.DialIn(d.ns)}
+	if keepAlive {
+		cfg.KeepAlive, cfg.Pause = true, keepAlivePause
+	}
+	load, err = loadgen.Start(ctx, cfg)
+	if err != nil {
+		srv.Stop()
+		return nil, nil, nil, err
+	}
+	stop = func() {
+		load.Stop()
+		load.Wait()
+		srv.Stop()
+	}
 	select {
 	case <-time.After(d.cfg.warmup):
+		return srv, load, stop, nil
 	case <-ctx.Done():
-		return demoStop{}, context.Cause(ctx)
+		stop()
+		return nil, nil, nil, context.Cause(ctx)
 	}
+}
+
+// stopOnce starts a server, loads it for the warm-up, stops it the way k
+// says, and returns what the clients saw from the stop on.
+func (d *demo) stopOnce(ctx context.Context, k demoKind) (demoStop, error) {
+	srv, load, end, err := d.start(ctx, k == handOver)
+	if err != nil {
+		return demoStop{}, err
+	}
+	defer end()
 	var s demoStop
 	stop := func() error { return ignoreStopTimeout(srv.Stop()) }
-	if drained {
+	switch k {
+	case drainThenStop:
 		plain := stop
-		stop = func() error { return d.drainThenStop(ctx, srv, plain, &s) }
+		stop = func() error { return d.drain(ctx, srv, plain, &s) }
+	case handOver:
+		stop = func() error { return d.drain(ctx, srv, nil, &s) }
 	}
 	res, err := stoploss.Measure(load, stop, demoAfter)
 	s.Counts, s.Lost, s.Samples = res.SinceMark, res.SinceMark.Bad(), res.Samples
 	return s, err
 }
 
-// drainThenStop drains srv, stops it, and only then opens the gate, noting
-// in s when the gate refused and when the port was drained.
-func (d *demo) drainThenStop(ctx context.Context, srv *demoserver.Server, stop func() error, s *demoStop) error {
+// drain drains srv and stops it: after the drain with stop, or with stop
+// nil by handing over to srv.Shutdown once the backlog is empty. Only then
+// it opens the gate. It notes in s when the gate refused, when the server
+// began to stop and when the port was drained.
+func (d *demo) drain(ctx context.Context, srv *demoserver.Server, stop func() error, s *demoStop) error {
 	t := sockdrain.Target{Addr: srv.Addr().Addr(), Port: srv.Addr().Port(), NetNS: d.ns.Path()}
-	opts := sockdrain.Options{Backend: d.cfg.backend, Timeout: 20 * time.Second, OnReport: func(r sockdrain.Report) {
-		switch {
-		case r.Event == sockdrain.EventPhase && r.Phase == sockdrain.Gated:
-			s.Gated, s.GateMessage = r.Elapsed, r.Message
-		case r.Event == sockdrain.EventWarning:
-			s.Warnings = append(s.Warnings, r.Message)
-		}
-	}}
+	opts := sockdrain.Options{Backend: d.cfg.backend, Timeout: 20 * time.Second, Idle: keepAliveIdle,
+		OnReport: s.note}
+	if stop == nil {
+		opts.Stop = func(ctx context.Context) error { return ignoreStopTimeout(srv.Shutdown(ctx)) }
+	}
 	r, err := stoploss.DrainThenStop(ctx, t, opts, stop)
 	s.Gate, s.Drained = r.Backend, r.Elapsed
 	return err
+}
+
+// note takes what a stop's drain reports.
+func (s *demoStop) note(r sockdrain.Report) {
+	switch {
+	case r.Event == sockdrain.EventPhase && r.Phase == sockdrain.Gated:
+		s.Gated, s.GateMessage = r.Elapsed, r.Message
+	case r.Event == sockdrain.EventWarning:
+		s.Warnings = append(s.Warnings, r.Message)
+	}
+	if r.Stopping && s.Stopped == 0 {
+		s.Stopped = r.Elapsed
+	}
 }
 
 // ignoreStopTimeout: a stop that had to cut requests is what the clients

@@ -16,13 +16,18 @@ import (
 
 // demoResult is everything a demo saw; --json prints it as it is.
 type demoResult struct {
-	Namespace  string             `json:"netns"`
-	Server     string             `json:"server"`
-	Clients    int                `json:"clients"`
-	Delay      sockdrain.Duration `json:"delay"`
-	Warmup     sockdrain.Duration `json:"warmup"`
-	Strategies []demoStrategy     `json:"strategies"`
-	Summary    string             `json:"summary"`
+	Namespace string             `json:"netns"`
+	Server    string             `json:"server"`
+	Clients   int                `json:"clients"`
+	Delay     sockdrain.Duration `json:"delay"`
+	Warmup    sockdrain.Duration `json:"warmup"`
+	// Pause is how long a keep-alive client waits between requests.
+	Pause sockdrain.Duration `json:"keep_alive_pause"`
+	// DrainAlone is what a drain without the server's stop did with
+	// keep-alive clients.
+	DrainAlone *demoWait      `json:"keep_alive_drain_alone"`
+	Strategies []demoStrategy `json:"strategies"`
+	Summary    string         `json:"summary"`
 }
 
 // demoStrategy is one way of stopping the server, and its stops.
@@ -52,6 +57,8 @@ type demoStop struct {
 	Gate    string             `json:"gate,omitempty"`
 	Gated   sockdrain.Duration `json:"gated,omitempty"`
 	Drained sockdrain.Duration `json:"drained,omitempty"`
+	// Stopped is when the drain handed over to the server's stop.
+	Stopped sockdrain.Duration `json:"stopped,omitempty"`
 	// GateMessage and Warnings are what the drain said.
 	GateMessage string   `json:"-"`
 	Warnings    []string `json:"-"`
@@ -59,9 +66,23 @@ type demoStop struct {
 	Samples []loadgen.Sample `json:"samples,omitempty"`
 }
 
-func newDemoStrategy(drained bool) demoStrategy {
-	if drained {
+// demoKind is a way the demo stops the server.
+type demoKind int
+
+const (
+	plainStop     demoKind = iota // close the listeners
+	drainThenStop                 // sockdrain drain, close the listeners, resume
+	handOver                      // keep-alive clients; the drain hands over to the server's stop
+)
+
+func newDemoStrategy(k demoKind) demoStrategy {
+	switch k {
+	case drainThenStop:
 		return demoStrategy{Name: "sockdrain, then stop", How: "sockdrain drain, close the listeners, sockdrain resume"}
+	case handOver:
+		return demoStrategy{Name: "keep-alive: sockdrain hands over", How: "sockdrain drain --stop: once the backlog " +
+			"is empty the server closes its listeners and idle connections and answers requests in flight with " +
+			"Connection: close, as net/http's Shutdown does; the drain follows the rest until acknowledged"}
 	}
 	return demoStrategy{Name: "plain stop", How: "close the listeners, answer the requests in flight"}
 }
@@ -155,7 +176,41 @@ func (o *demoOutput) intro(r demoResult, stops int) {
 }
 
 func (o *demoOutput) strategy(st demoStrategy) {
-	o.printf("\n%s: %s\n", st.Name, st.How)
+	o.printf("\n%s: %s\n", st.Name, wrap(st.How, 100-len(st.Name)))
+}
+
+// wrap breaks s into lines of about width, indenting the next ones.
+func wrap(s string, width int) string {
+	var b strings.Builder
+	n := 0
+	for i, w := range strings.Fields(s) {
+		if i > 0 && n+1+len(w) > width {
+			b.WriteString("\n   ")
+			n, width = 3, 100
+		} else if i > 0 {
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(w)
+		n += len(w)
+	}
+	return b.String()
+}
+
+func (o *demoOutput) keepAliveIntro(r demoResult) {
+	o.printf("\nkeep-alive clients: %d HTTP/1.1 clients, each keeping its connection for its next request,\n"+
+		"%v apart, against the same server answering HTTP/1.1\n", r.Clients, time.Duration(r.Pause))
+}
+
+func (o *demoOutput) drainAlone(w demoWait) {
+	if !w.TimedOut {
+		o.printf("  a drain alone: drained in %v, the clients left\n", ms(w.Waited))
+		return
+	}
+	o.printf("  a drain alone (no stop): gated in %v, backlog empty in %v, then it waits: after %v,\n"+
+		"  %d keep-alive connections were still open (%d idle between requests). Their clients do not leave,\n"+
+		"  so a drain alone would wait until its timeout. The demo stopped it there (the gate opened again).\n",
+		ms(w.Gated), ms(w.BacklogEmpty), time.Duration(w.Waited).Round(100*time.Millisecond), w.Established, w.Idle)
 }
 
 // said shows what the drains said, each message once.
@@ -179,7 +234,10 @@ func (o *demoOutput) stop(st demoStrategy, i, n int) {
 	s := st.PerStop[i]
 	o.said(st)
 	o.printf("  stop %d/%d  complete %5d  refused %5d  lost %3d", i+1, n, s.Counts.Complete, s.Counts.Refused, s.Lost)
-	if s.Gate != "" {
+	switch {
+	case s.Stopped > 0:
+		o.printf("  gated in %v, stop at %v, drained in %v", ms(s.Gated), ms(s.Stopped), ms(s.Drained))
+	case s.Gate != "":
 		o.printf("  gated in %v, drained in %v", ms(s.Gated), ms(s.Drained))
 	}
 	if s.Lost > 0 {
@@ -221,11 +279,18 @@ func (o *demoOutput) result(r demoResult) error {
 		return fmt.Errorf("write demo table: %w", err)
 	}
 	fmt.Fprintf(o.w, "\n%s.\n", r.Summary)
-	plain, drained := r.Strategies[0], r.Strategies[1]
-	if plain.Lost == 0 {
+	if r.Strategies[0].Lost == 0 {
 		fmt.Fprintf(o.w, "The plain stop was lucky this time: no accept queue held a client when it closed. Run the demo again.\n")
 	}
-	if drained.Lost == 0 {
+	if w := r.DrainAlone; w != nil && w.TimedOut {
+		fmt.Fprintf(o.w, "Keep-alive clients: a drain alone still waited on %d connections after %v; handing over to the server's stop ends that.\n",
+			w.Established, time.Duration(w.Waited).Round(100*time.Millisecond))
+	}
+	lost := false
+	for _, st := range r.Strategies[1:] {
+		lost = lost || st.Lost > 0
+	}
+	if !lost {
 		fmt.Fprintf(o.w, "With sockdrain, every client got a complete response or ECONNREFUSED, which a client or load balancer can retry.\n")
 	}
 	return nil

@@ -9,7 +9,7 @@ import (
 )
 
 func TestDemoSummarySaysWhatEachWayLost(t *testing.T) {
-	plain, drained := newDemoStrategy(false), newDemoStrategy(true)
+	plain, drained := newDemoStrategy(plainStop), newDemoStrategy(drainThenStop)
 	for _, c := range []loadgen.Counts{{Complete: 60, Refused: 900, ResetBeforeResponse: 40}, {Complete: 64, Refused: 800},
 		{Complete: 50, ResetBeforeResponse: 52, Timeout: 1}} {
 		plain.add(demoStop{Counts: c, Lost: c.Bad()})
