@@ -40,7 +40,9 @@ func demoCommand(e env) *cli.Command {
 			"--stops times each way: the usual way (closing its listeners), then after a sockdrain drain.\n" +
 			"Each stop starts a fresh server, loads it for --warmup, stops it, and counts what the clients\n" +
 			"in flight at the stop, or arriving after it, saw: complete, refused, reset, timeout, partial.\n" +
-			"Exits 1 if a client of the drained server saw anything but a complete response or a refusal.",
+			"Then keep-alive clients: a drain alone waits on their connections (the demo gives up after 2s),\n" +
+			"and a drain that hands over to the server's own stop (Options.Stop) ends them, --stops times.\n" +
+			"Exits 1 if a client of a drained server saw anything but a complete response or a refusal.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "backend", Value: "auto", Usage: "gate for the drained stops"},
 			&cli.IntFlag{Name: "clients", Value: 64, Usage: "closed-loop clients"},

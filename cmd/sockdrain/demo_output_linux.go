@@ -80,9 +80,10 @@ func newDemoStrategy(k demoKind) demoStrategy {
 	case drainThenStop:
 		return demoStrategy{Name: "sockdrain, then stop", How: "sockdrain drain, close the listeners, sockdrain resume"}
 	case handOver:
-		return demoStrategy{Name: "keep-alive: sockdrain hands over", How: "sockdrain drain --stop: once the backlog " +
-			"is empty the server closes its listeners and idle connections and answers requests in flight with " +
-			"Connection: close, as net/http's Shutdown does; the drain follows the rest until acknowledged"}
+		return demoStrategy{Name: "keep-alive, sockdrain --stop", How: "once the backlog is empty, the drain hands " +
+			"over to the server's own stop (Options.Stop), which closes its listeners and idle connections and " +
+			"answers requests in flight with Connection: close, as net/http's Shutdown does; the drain follows " +
+			"the rest until every byte is acknowledged, then sockdrain resume"}
 	}
 	return demoStrategy{Name: "plain stop", How: "close the listeners, answer the requests in flight"}
 }
@@ -199,7 +200,7 @@ func wrap(s string, width int) string {
 
 func (o *demoOutput) keepAliveIntro(r demoResult) {
 	o.printf("\nkeep-alive clients: %d HTTP/1.1 clients, each keeping its connection for its next request,\n"+
-		"%v apart, against the same server answering HTTP/1.1\n", r.Clients, time.Duration(r.Pause))
+		"about %v apart; the same built-in server keeps connections open\n", r.Clients, time.Duration(r.Pause))
 }
 
 func (o *demoOutput) drainAlone(w demoWait) {
@@ -278,12 +279,12 @@ func (o *demoOutput) result(r demoResult) error {
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write demo table: %w", err)
 	}
-	fmt.Fprintf(o.w, "\n%s.\n", r.Summary)
+	fmt.Fprintf(o.w, "\n%s.\n", strings.ReplaceAll(r.Summary, "; ", ".\n"))
 	if r.Strategies[0].Lost == 0 {
 		fmt.Fprintf(o.w, "The plain stop was lucky this time: no accept queue held a client when it closed. Run the demo again.\n")
 	}
 	if w := r.DrainAlone; w != nil && w.TimedOut {
-		fmt.Fprintf(o.w, "Keep-alive clients: a drain alone still waited on %d connections after %v; handing over to the server's stop ends that.\n",
+		fmt.Fprintf(o.w, "With keep-alive clients, a drain alone still waited on %d connections after %v: hand over to the server's stop.\n",
 			w.Established, time.Duration(w.Waited).Round(100*time.Millisecond))
 	}
 	lost := false
