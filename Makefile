@@ -5,8 +5,10 @@ APT_GET := DEBIAN_FRONTEND=noninteractive apt-get
 # Debian packages each target needs.
 GEN_DEPS  := clang llvm libbpf-dev
 VMTEST_DEPS := qemu-system-x86 lz4 zstd xz-utils
+# The real servers the keep-alive tests drain, and ss (cmd/sockdrain/keepalive_linux_test.go).
+TEST_DEPS := nginx-light haproxy iproute2
 
-.PHONY: build test generate check-generate bench demo vmtest vagrant-validate lint fuzz deps-generate deps-vmtest
+.PHONY: build test generate check-generate bench demo vmtest vagrant-validate lint fuzz deps-generate deps-vmtest deps-test
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sockdrain
@@ -14,7 +16,8 @@ build:
 ## test: unit tests everywhere, kernel tests (root) each in its own netns.
 ## Packages run one at a time (-p 1): BPF programs are host-wide, and the
 ## gate tests check that nothing of theirs is left in the kernel.
-test:
+## deps-test installs nginx, HAProxy and ss, which the keep-alive tests use.
+test: deps-test
 	$(GO) test -count=1 -p 1 -timeout 20m ./...
 
 ## generate: compile bpf/*.c with bpf2go; the output is committed.
@@ -69,6 +72,13 @@ deps-vmtest:
 	@command -v qemu-system-x86_64 >/dev/null && command -v lz4 >/dev/null && command -v zstd >/dev/null && \
 		command -v xz >/dev/null || { $(APT_GET) update -qq && \
 		$(APT_GET) install -y -qq --no-install-recommends $(VMTEST_DEPS); }
+
+## deps-test: as root, install the servers the kernel tests run; without
+## root the kernel tests skip anyway, so nothing is installed.
+deps-test:
+	@command -v nginx >/dev/null && command -v haproxy >/dev/null && command -v ss >/dev/null || \
+		{ test "$$(id -u)" != 0 && echo "deps-test: not root: not installing $(TEST_DEPS)" || \
+		{ $(APT_GET) update -qq && $(APT_GET) install -y -qq --no-install-recommends $(TEST_DEPS); }; }
 
 deps-generate:
 	@command -v clang >/dev/null && test -e /usr/include/bpf/bpf_helpers.h || \

@@ -49,6 +49,18 @@ func Probe() []BackendStatus {
 	return st
 }
 
+// ProbeFeatures reports, for this kernel, whether the drain's other
+// features work: close-idle (Options.CloseIdle). It changes nothing.
+func ProbeFeatures() []BackendStatus {
+	s := BackendStatus{Name: "close-idle", Available: true,
+		Note: "needs pidfd_getfd (Linux 5.6) and ptrace access to the server; suits request/response protocols " +
+			"such as HTTP/1.1, not connections quiet by design (WebSocket, SSE, HTTP/2, gRPC, database sessions): use --stop there"}
+	if err := probeCloseIdle(); err != nil {
+		s.Available, s.Reason = false, err.Error()
+	}
+	return []BackendStatus{s}
+}
+
 // notes are what a user must know about each gate before relying on it.
 var notes = map[string]string{
 	"reuseport": "needs SO_REUSEPORT set before bind and a non-MPTCP socket; refuses only pure SYNs, so SYN-cookie handshakes complete",

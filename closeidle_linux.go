@@ -24,7 +24,8 @@ func newIdleCloser(pids []int, ls []Listener) (idleCloser, error) {
 	for _, l := range ls {
 		inodes = append(inodes, l.Inodes...)
 	}
-	for _, hs := range sockfd.HoldersIn(pids, inodes) {
+	holders, readErr := sockfd.HoldersIn(pids, inodes)
+	for _, hs := range holders {
 		if len(hs) == 0 {
 			continue
 		}
@@ -33,7 +34,10 @@ func newIdleCloser(pids []int, ls []Listener) (idleCloser, error) {
 		}
 		return shutdownCloser{pids: pids}, nil
 	}
-	return nil, fmt.Errorf("%w: --close-idle needs the server's processes, and none holds the listening socket", ErrNotSupported)
+	if readErr != nil {
+		return nil, closeIdleError(readErr) // without ptrace access, /proc/PID/fd is unreadable
+	}
+	return nil, fmt.Errorf("%w: close idle connections needs the server's processes, and none holds the listening socket", ErrNotSupported)
 }
 
 func closeIdleError(err error) error {
@@ -52,7 +56,7 @@ func (c shutdownCloser) closeIdle(conns []observe.Socket, idle time.Duration) (c
 	for _, s := range conns {
 		inodes = append(inodes, s.Inode)
 	}
-	holders := sockfd.HoldersIn(c.pids, inodes)
+	holders, _ := sockfd.HoldersIn(c.pids, inodes) // a connection not found is left to the next poll
 	for _, s := range conns {
 		hs := holders[s.Inode]
 		if len(hs) == 0 {
@@ -108,4 +112,19 @@ func shutdownIfIdle(fd int, idle time.Duration) (shut, late bool, err error) {
 	}
 	unread, err = unix.IoctlGetInt(fd, unix.SIOCINQ)
 	return true, err == nil && unread > 0, nil
+}
+
+// probeCloseIdle checks that this kernel has pidfd_getfd, by taking a
+// descriptor of our own process.
+func probeCloseIdle() error {
+	pidfd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		return closeIdleError(os.NewSyscallError("pidfd_open", err))
+	}
+	defer unix.Close(pidfd)
+	fd, err := unix.PidfdGetfd(pidfd, 0, 0)
+	if err != nil {
+		return closeIdleError(os.NewSyscallError("pidfd_getfd", err))
+	}
+	return unix.Close(fd)
 }

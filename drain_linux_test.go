@@ -181,11 +181,12 @@ func TestDrainAutoPicksAnEligibleGate(t *testing.T) {
 }
 
 // With tcp_syncookies=2 every handshake ends in a cookie. The gates that
-// refuse only pure SYNs keep the promise; sk_lookup cannot see flags, and
-// is shown, not asserted.
+// refuse only pure SYNs keep the promise. sk_lookup cannot see flags, so a
+// cookie handshake that completes after it arms gets a reset, as the README
+// says; how many do under load is luck, so it is not a case here.
 func TestDrainWithSynCookiesAlways(t *testing.T) {
 	nstest.RequireAdmin(t)
-	for _, backend := range []string{"reuseport", "nftables", "sklookup"} {
+	for _, backend := range []string{"reuseport", "nftables"} {
 		t.Run(backend, func(t *testing.T) {
 			ns := nstest.New(t)
 			if err := ns.Do(func() error {
@@ -195,10 +196,6 @@ func TestDrainWithSynCookiesAlways(t *testing.T) {
 			}
 			srv := demoServer(demoserver.Config{Addr: "127.0.0.1:0", Listeners: 2})(t, ns)
 			counts, _ := drainUnderLoad(t, ns, srv, backend)
-			if backend == "sklookup" {
-				t.Logf("sklookup under SYN cookies (not a promise): %+v", counts)
-				return
-			}
 			checkZeroLoss(t, counts)
 		})
 	}

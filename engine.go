@@ -173,7 +173,7 @@ func (e *engine) wait(ctx context.Context) (Report, error) {
 			return e.finish(EventWarning, c, err.Error()), err
 		}
 		if e.advance(c) == Drained {
-			return e.finish(EventPhase, c, e.drainedMessage()), nil
+			return e.finish(EventPhase, c, e.drainedMessage(ls)), nil
 		}
 		if e.phase != Gated && e.stopDone == nil && !e.stopped && e.handsOver() {
 			e.startStop(ctx, c)
@@ -221,11 +221,24 @@ func (e *engine) remember(ls []Listener) {
 	}
 }
 
-func (e *engine) drainedMessage() string {
-	if e.stopped {
-		return "the server stopped and every connection is closed and acknowledged"
+// drainedMessage says how a drain ended. After a stop that closed every
+// listener, nothing is left for the gate to guard: it is removed, so no
+// pin or rule outlives the server.
+func (e *engine) drainedMessage(ls []Listener) string {
+	if !e.stopped {
+		return "the gate stays armed until resume"
 	}
-	return "the gate stays armed until resume"
+	msg := "the server stopped and every connection is closed and acknowledged"
+	if slices.ContainsFunc(ls, func(l Listener) bool { return l.Sockets > 0 }) {
+		return msg + "; its listener is still open, so the gate stays armed until resume"
+	}
+	if e.joined {
+		return msg
+	}
+	if err := e.rollback(); err != nil {
+		return fmt.Sprintf("%s; removing the gate failed (run resume): %v", msg, err)
+	}
+	return msg + "; the listener is closed and the gate removed"
 }
 
 // listenerGone reports the end of a drain whose listeners all closed: by
@@ -314,7 +327,11 @@ func (e *engine) timedOut(c Counts, pending []observe.Socket) (Report, error) {
 	rep := e.report(EventPhase, c, "")
 	rep.Remaining = remaining(pending, e.opts.Idle)
 	e.send(rep)
-	return rep, fmt.Errorf("%w after %s: wait for %s", ErrTimeout, e.opts.Timeout, e.waitingFor(c))
+	err := fmt.Errorf("%w after %s: wait for %s", ErrTimeout, e.opts.Timeout, e.waitingFor(c))
+	if c.Idle > 0 && e.closer == nil && !e.handsOver() {
+		err = fmt.Errorf("%w; idle connections end when their clients close them: hand over to the server's stop (--stop, --stop-signal) or close them (--close-idle)", err)
+	}
+	return rep, err
 }
 
 // waitingFor names the first condition c does not meet, or the stop.
@@ -324,8 +341,8 @@ func (e *engine) waitingFor(c Counts) string {
 		return fmt.Sprintf("accept_queue=0 (%d left)", c.AcceptQueue)
 	case c.SynRecv > 0:
 		return fmt.Sprintf("syn_recv=0 (%d left)", c.SynRecv)
-	case c.Established > 0 && c.Idle == c.Established && e.stopDone == nil && !e.stopped && e.closer == nil:
-		return fmt.Sprintf("established=0 (%d left, all idle: their clients close them, or hand over to the server's stop (--stop) or close them (--close-idle))", c.Established)
+	case c.Established > 0 && c.Idle == c.Established:
+		return fmt.Sprintf("established=0 (%d left, all idle)", c.Established)
 	case c.Established > 0 && c.Idle > 0:
 		return fmt.Sprintf("established=0 (%d left, %d idle)", c.Established, c.Idle)
 	case c.Established > 0:

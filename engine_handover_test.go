@@ -222,3 +222,20 @@ func TestEngineSaysWhenOnlyIdleConnectionsAreLeft(t *testing.T) {
 		t.Errorf("remaining %+v, want both idle for 3s", rep.Remaining)
 	}
 }
+
+// After a stop that closed the listener, the drain removes its gate: no
+// pin or rule outlives the server. A listener still open keeps it.
+func TestEngineRemovesTheGateOfAStoppedServer(t *testing.T) {
+	for _, closes := range []bool{true, false} {
+		g := &fakeGate{}
+		w := &fakeWatcher{script: []Counts{{Established: 1}, {}}, closesOnFollow: closes}
+		e, _ := newTestEngine(w, g, Options{Stop: func(context.Context) error { return nil }})
+		rep, err := e.run(t.Context())
+		if err != nil || rep.Phase != Drained {
+			t.Fatalf("closes %v: run = %+v, %v", closes, rep, err)
+		}
+		if g.armed == closes {
+			t.Errorf("listener closed %v: gate armed %v (%s)", closes, g.armed, rep.Message)
+		}
+	}
+}

@@ -40,6 +40,8 @@ type fakeWatcher struct {
 	pending []observe.Socket
 	// follows records, per poll, whether the engine followed closed listeners.
 	follows []bool
+	// closesOnFollow: once followed, the listener is closed (Sockets 0).
+	closesOnFollow bool
 }
 
 func (w *fakeWatcher) poll(follow []netip.AddrPort) ([]Listener, []observe.Socket, error) {
@@ -56,7 +58,11 @@ func (w *fakeWatcher) poll(follow []netip.AddrPort) ([]Listener, []observe.Socke
 	if pending == nil {
 		pending = []observe.Socket{{State: observe.Established, Remote: netip.MustParseAddrPort("127.0.0.1:5000"), Inode: 7, SendQ: 3}}
 	}
-	return []Listener{{Listen: netip.MustParseAddrPort("127.0.0.1:80"), Sockets: 1, AcceptQueue: c.AcceptQueue,
+	sockets := 1
+	if follow != nil && w.closesOnFollow {
+		sockets = 0
+	}
+	return []Listener{{Listen: netip.MustParseAddrPort("127.0.0.1:80"), Sockets: sockets, AcceptQueue: c.AcceptQueue,
 		SynRecv: c.SynRecv, Established: c.Established, Idle: c.Idle, CloseWait: c.CloseWait, Closing: c.Closing,
 		UnackedBytes: c.UnackedBytes}}, pending, nil
 }

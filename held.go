@@ -6,12 +6,17 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sockdrain/sockdrain/sockdrain/sockfd"
 )
 
 // hold makes the session's gates act on the caller's own listening
 // sockets (Options.Sockets) rather than on sockets taken from other
 // processes. Each listener gets duplicates of the held sockets bound to its
-// address, so releasing them leaves the caller's sockets open.
+// address, so releasing them leaves the caller's sockets open. It never
+// calls Fd on them: that would put the open file description, which a
+// duplicate from (*net.TCPListener).File shares with the caller's
+// listener, into blocking mode.
 func (s *session) hold(files []*os.File) error {
 	if len(files) == 0 {
 		return nil
@@ -38,9 +43,13 @@ func heldSockets(addr netip.AddrPort, files []*os.File) ([]*os.File, error) {
 		if bound != addr {
 			continue
 		}
-		fd, err := unix.Dup(int(f.Fd()))
+		var fd int
+		err = sockfd.Control(f, func(held int) (err error) {
+			fd, err = unix.Dup(held)
+			return os.NewSyscallError("dup", err)
+		})
 		if err != nil {
-			return socks, fmt.Errorf("duplicate held socket %s: %w", addr, os.NewSyscallError("dup", err))
+			return socks, fmt.Errorf("duplicate held socket %s: %w", addr, err)
 		}
 		unix.CloseOnExec(fd)
 		socks = append(socks, os.NewFile(uintptr(fd), f.Name()))
@@ -50,9 +59,13 @@ func heldSockets(addr netip.AddrPort, files []*os.File) ([]*os.File, error) {
 
 // localAddr is the address a socket is bound to.
 func localAddr(f *os.File) (netip.AddrPort, error) {
-	sa, err := unix.Getsockname(int(f.Fd()))
+	var sa unix.Sockaddr
+	err := sockfd.Control(f, func(fd int) (err error) {
+		sa, err = unix.Getsockname(fd)
+		return os.NewSyscallError("getsockname", err)
+	})
 	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("read address of held socket %s: %w", f.Name(), os.NewSyscallError("getsockname", err))
+		return netip.AddrPort{}, fmt.Errorf("read address of held socket %s: %w", f.Name(), err)
 	}
 	switch sa := sa.(type) {
 	case *unix.SockaddrInet4:

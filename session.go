@@ -227,8 +227,12 @@ func probeAddr(l netip.AddrPort) netip.AddrPort {
 
 // Resume opens every gate sockdrain armed for t, whichever process armed
 // it. It is idempotent, and works when the listener is gone too. It returns
-// the backends it found armed.
+// the backends it found armed. If ctx ends first, it opens no more gates
+// and returns ctx's error with those it opened.
 func Resume(ctx context.Context, t Target) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, context.Cause(ctx)
+	}
 	s, err := openSession(t, 0, true)
 	if err != nil {
 		return nil, err
@@ -242,6 +246,9 @@ func Resume(ctx context.Context, t Target) ([]string, error) {
 	var errs []error
 	for _, gl := range candidates {
 		for _, b := range backends {
+			if ctx.Err() != nil {
+				return opened, errors.Join(append(errs, context.Cause(ctx))...)
+			}
 			armed, err := disarm(b, gl)
 			if armed {
 				opened = append(opened, fmt.Sprintf("%s on %s", b.name, gl.Addr))

@@ -3,6 +3,7 @@ package sockdrain
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"testing"
 
 	"github.com/sockdrain/sockdrain/sockdrain/observe"
@@ -27,7 +28,11 @@ func TestTornListIsNotNoListener(t *testing.T) {
 	for name, f := range map[string]func() error{
 		"Listeners": func() error { _, err := o.Listeners(); return err },
 		"Status":    func() error { _, err := o.Status(); return err },
-		"Pending":   func() error { _, err := o.Pending(); return err },
+		"poll":      func() error { _, _, err := o.poll(nil); return err },
+		"follow": func() error {
+			_, _, err := o.poll([]netip.AddrPort{netip.MustParseAddrPort("0.0.0.0:8080")})
+			return err
+		},
 	} {
 		err := f()
 		if !errors.Is(err, pcblist.ErrTorn) || errors.Is(err, ErrNoListener) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrListenerClosed) {

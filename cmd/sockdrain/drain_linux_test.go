@@ -21,10 +21,11 @@ import (
 	"github.com/sockdrain/sockdrain/sockdrain/nstest"
 )
 
-// kernelState is what sockdrain may leave on the system: pin directories
-// and BPF programs host-wide, and the namespace's nftables tables. Being
-// host-wide, it needs test packages run one at a time, as `make test` does
-// (go test -p 1): another package's drains would show up here.
+// kernelState is what sockdrain may leave on the system: the pin
+// directories of the namespace's gates, BPF programs host-wide, and the
+// namespace's nftables tables. The program count being host-wide, it needs
+// test packages run one at a time, as `make test` does (go test -p 1):
+// another package's drains would show up here.
 type kernelState struct {
 	pins  []string
 	progs int
@@ -33,10 +34,17 @@ type kernelState struct {
 
 func snapshot(t *testing.T, ns *netns.NS) kernelState {
 	t.Helper()
-	pins, err := bpffs.List()
+	all, err := bpffs.List()
 	if err != nil {
 		t.Fatal(err)
 	}
+	ino, err := ns.Inode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A pin's key names its netns inode: pins of other namespaces, left by
+	// other runs, are not this test's.
+	pins := slices.DeleteFunc(all, func(p string) bool { return !strings.Contains(p, fmt.Sprintf("_%d_", ino)) })
 	var progs int
 	for id := ebpf.ProgramID(0); ; progs++ {
 		next, err := ebpf.ProgramGetNextID(id)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -121,8 +120,8 @@ func liveLine(r sockdrain.Report, timeout time.Duration) string {
 	if r.ClosedIdle > 0 {
 		s += fmt.Sprintf("  closed idle %d", r.ClosedIdle)
 	}
-	if w, _, _ := strings.Cut(r.Waiting, ":"); w != "" {
-		s += "  · waiting for " + w
+	if r.Waiting != "" {
+		s += "  · waiting for " + r.Waiting
 	}
 	return s
 }

@@ -34,6 +34,13 @@ type cliProcess struct {
 // startCLI starts the CLI with args, killed when t ends.
 func startCLI(t *testing.T, args ...string) *cliProcess {
 	t.Helper()
+	return startCLIUnder(t, nil, args...)
+}
+
+// startCLIUnder starts the CLI with args under the command wrapper, such as
+// "ip netns exec NAME", which must exec the CLI in its own place.
+func startCLIUnder(t *testing.T, wrapper []string, args ...string) *cliProcess {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +49,8 @@ func startCLI(t *testing.T, args ...string) *cliProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &cliProcess{cmd: exec.Command(exe, args...), lines: make(chan string, 64)}
+	argv := append(append(slices.Clone(wrapper), exe), args...)
+	p := &cliProcess{cmd: exec.Command(argv[0], argv[1:]...), lines: make(chan string, 64)}
 	p.cmd.Env = append(os.Environ(), runAsCLI+"=1")
 	p.cmd.Stdout, p.cmd.Stderr = w, &p.stderr
 	err = p.cmd.Start()

@@ -103,7 +103,7 @@ func runServer(ctx context.Context, e env, cfg runConfig) error {
 		return fmt.Errorf("find sockdrain's own executable: %w", err)
 	}
 	r := newRunner(files)
-	srv, err := control.Listen(cfg.control, r.drain, exitCode)
+	srv, err := control.Listen(cfg.control, r.drain)
 	if err != nil {
 		closeFiles(files)
 		if errors.Is(err, control.ErrInUse) {

@@ -18,15 +18,12 @@ import (
 	"github.com/sockdrain/sockdrain/sockdrain/listenfd"
 )
 
-// carriedExitCode is the exit code err carries, if it is one of the
-// errors that choose their own: a server's status passed on by `sockdrain
-// run`, or the code a remote drain chose.
+// carriedExitCode is the exit code err carries, if it chooses its own: a
+// server's status passed on by `sockdrain run`. A remote drain's error
+// matches the library's errors, and takes their codes.
 func carriedExitCode(err error) (int, bool) {
 	if e, ok := errors.AsType[childError](err); ok {
 		return e.code, true
-	}
-	if e, ok := errors.AsType[*control.RemoteError](err); ok {
-		return e.Exit, true
 	}
 	return 0, false
 }

@@ -12,9 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sockdrain/sockdrain/sockdrain/listenfd"
 	"github.com/sockdrain/sockdrain/sockdrain/loadgen"
 	"github.com/sockdrain/sockdrain/sockdrain/netns"
+	"github.com/sockdrain/sockdrain/sockdrain/sockfd"
 )
 
 // The test binary is also the programs the run tests start: `sockdrain`
@@ -24,6 +27,16 @@ const (
 	childArg  = "sockdrain-test-child"
 	childBody = 1000
 )
+
+// childShutdown, as the child's status, makes its first SIGTERM shut its
+// listening sockets down (shutdown(SHUT_RD), which stops them listening
+// in every process that holds them) and keeps it running; the second makes
+// it exit 0.
+const childShutdown = "shutdown"
+
+// childStall, as the child's status, makes it accept nothing; SIGTERM
+// makes it exit 0. A client it leaves queued holds a drain until its end.
+const childStall = "stall"
 
 // childServer serves HTTP/1.0 on the sockets passed by LISTEN_FDS. It
 // prints "ready", then "got signal N" for each forwarded signal; SIGTERM
@@ -44,13 +57,23 @@ func childServer(status string) int {
 			return 91
 		}
 		names = append(names, f.Name())
-		go serveHTTP(ln)
+		if status != childStall {
+			go serveHTTP(ln)
+		}
 	}
 	fmt.Printf("ready pid=%d fds=%d names=%s\n", os.Getpid(), len(files), strings.Join(names, ":"))
 	for sig := range sigs {
 		fmt.Printf("got signal %d\n", sig)
 		switch sig {
 		case syscall.SIGTERM:
+			if status == childShutdown {
+				status = "0"
+				for _, f := range files {
+					sockfd.Control(f, func(fd int) error { return unix.Shutdown(fd, unix.SHUT_RD) })
+				}
+				fmt.Println("listeners shut down")
+				continue
+			}
 			var code int
 			fmt.Sscan(status, &code)
 			return code

@@ -1,6 +1,12 @@
 // Package bpffs keeps the pins of armed gates in the BPF filesystem, one
 // directory per gate under /sys/fs/bpf/sockdrain, named by the gate's
 // listener key, so a later process can find and disarm them.
+//
+// The pins live in the bpffs of the host's mount namespace, whatever
+// mount namespace this process runs in: under `ip netns exec`, which
+// gives its command a private mount namespace with a fresh /sys, it is
+// reached through /proc/1/root. A bpffs mounted in a private namespace
+// would die with the process, and every gate pinned in it.
 package bpffs
 
 import (
@@ -8,48 +14,50 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-
-	"golang.org/x/sys/unix"
 )
 
 // MountPoint is where bpffs is mounted, as systemd and iproute2 do.
 const MountPoint = "/sys/fs/bpf"
 
-// Root holds one directory per gate. Only root may enter it.
-var Root = filepath.Join(MountPoint, "sockdrain")
+// rootName is the directory under the mount point that holds one
+// directory per gate. Only root may enter it.
+const rootName = "sockdrain"
 
-// Mount mounts bpffs at MountPoint unless a bpffs is already there.
-func Mount() error {
-	var st unix.Statfs_t
-	if err := unix.Statfs(MountPoint, &st); err != nil {
-		return fmt.Errorf("stat %s: %w", MountPoint, os.NewSyscallError("statfs", err))
+// Root is the directory that holds one directory per gate, as this
+// process reaches it: under MountPoint, or under /proc/PID/root when this
+// process runs in a mount namespace other than the host's.
+func Root() (string, error) {
+	h, err := host()
+	if err != nil {
+		return "", err
 	}
-	if st.Type == unix.BPF_FS_MAGIC {
-		return nil
-	}
-	if err := unix.Mount("bpf", MountPoint, "bpf", 0, "mode=0700"); err != nil {
-		return fmt.Errorf("mount bpffs at %s: %w", MountPoint, os.NewSyscallError("mount", err))
-	}
-	return nil
+	return filepath.Join(h.dir, rootName), nil
 }
 
 // Path is the pin directory of the gate named key; it may not exist. A
 // key names one backend's gate on one listener, and holds no dots: bpffs
-// refuses names with dots.
+// refuses names with dots. If the host's bpffs cannot be found, Path is
+// under MountPoint, and Create, Exists, Remove and List say why.
 func Path(key string) string {
-	return filepath.Join(Root, key)
+	root, err := Root()
+	if err != nil {
+		root = filepath.Join(MountPoint, rootName)
+	}
+	return filepath.Join(root, key)
 }
 
 // Create makes the pin directory of the gate named key, mode 0700,
 // mounting bpffs first if needed. It fails if the directory exists.
 func Create(key string) (string, error) {
-	if err := Mount(); err != nil {
+	mnt, err := Mount()
+	if err != nil {
 		return "", err
 	}
-	if err := os.Mkdir(Root, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+	root := filepath.Join(mnt, rootName)
+	if err := os.Mkdir(root, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return "", fmt.Errorf("create pin root: %w", err)
 	}
-	dir := Path(key)
+	dir := filepath.Join(root, key)
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return "", fmt.Errorf("create pin dir: %w", err)
 	}
@@ -58,7 +66,11 @@ func Create(key string) (string, error) {
 
 // Exists reports whether the gate named key has a pin directory.
 func Exists(key string) (bool, error) {
-	_, err := os.Stat(Path(key))
+	root, err := Root()
+	if err != nil {
+		return false, err
+	}
+	_, err = os.Stat(filepath.Join(root, key))
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
@@ -71,7 +83,11 @@ func Exists(key string) (bool, error) {
 // Remove unpins everything in the pin directory of the gate named key and
 // removes it. A missing directory is not an error.
 func Remove(key string) error {
-	if err := os.RemoveAll(Path(key)); err != nil {
+	root, err := Root()
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(filepath.Join(root, key)); err != nil {
 		return fmt.Errorf("remove pin dir: %w", err)
 	}
 	return nil
@@ -79,7 +95,11 @@ func Remove(key string) error {
 
 // List returns the keys of all gates that have a pin directory.
 func List() ([]string, error) {
-	entries, err := os.ReadDir(Root)
+	root, err := Root()
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(root)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

@@ -44,8 +44,8 @@ func Drain(ctx context.Context, path string, req Request, onReport func(sockdrai
 	if err != nil {
 		return res.Report, fmt.Errorf("read drain from %s: %w", path, err)
 	}
-	if res.Exit != 0 {
-		return res.Report, &RemoteError{Exit: res.Exit, Message: res.Error}
+	if res.Kind != "" {
+		return res.Report, &RemoteError{Kind: res.Kind, Message: res.Error}
 	}
 	return res.Report, nil
 }

@@ -61,28 +61,26 @@ type message struct {
 // Result ends a drain.
 type Result struct {
 	Report sockdrain.Report `json:"final"`
-	// Exit is the exit code `sockdrain drain` documents for the outcome.
-	Exit int `json:"exit"`
+	// Kind names the error the drain ended with (see kindOf); empty on
+	// success.
+	Kind string `json:"kind,omitempty"`
 	// Error says what went wrong; empty on success.
 	Error string `json:"error,omitempty"`
 }
 
-// RemoteError is a drain that failed in the server. It matches the
-// sockdrain error its exit code stands for, and carries the code itself
-// for those no error stands for.
+// RemoteError is a drain that failed in the server. It matches the error
+// its kind names, as the server's error did.
 type RemoteError struct {
-	Exit    int
+	Kind    string
 	Message string
 }
 
 func (e *RemoteError) Error() string { return e.Message }
 
-// Is matches the sockdrain error e's exit code stands for.
+// Is matches the error e's kind stands for.
 func (e *RemoteError) Is(target error) bool {
-	sentinels := map[int]error{2: sockdrain.ErrInvalid, 3: sockdrain.ErrTimeout,
-		4: sockdrain.ErrNotSupported, 5: sockdrain.ErrListenerClosed}
-	s, ok := sentinels[e.Exit]
-	return ok && s == target
+	err := errorOf(e.Kind)
+	return err != nil && err == target
 }
 
 // errNotRoot is what a peer that is not root is told.
@@ -96,7 +94,7 @@ func decodeMessage(line []byte) (message, error) {
 		Report *wireReport `json:"report"`
 		Result *struct {
 			Final wireReport `json:"final"`
-			Exit  int        `json:"exit"`
+			Kind  string     `json:"kind"`
 			Error string     `json:"error"`
 		} `json:"result"`
 	}
@@ -109,7 +107,7 @@ func decodeMessage(line []byte) (message, error) {
 		m.Report = &r
 	}
 	if wire.Result != nil {
-		m.Result = &Result{Report: wire.Result.Final.report(), Exit: wire.Result.Exit, Error: wire.Result.Error}
+		m.Result = &Result{Report: wire.Result.Final.report(), Kind: wire.Result.Kind, Error: wire.Result.Error}
 	}
 	return m, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -32,7 +33,7 @@ func TestDecodeMessage(t *testing.T) {
 	rep := sockdrain.Report{Time: time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC), Elapsed: sockdrain.Duration(1234567 * time.Microsecond),
 		Event: sockdrain.EventProgress, Phase: sockdrain.Gated, Backend: "sklookup", Counts: sockdrain.Counts{AcceptQueue: 3, UnackedBytes: 9},
 		Remaining: []sockdrain.Conn{{Peer: "127.0.0.1:5", State: "ESTABLISHED", Unacked: 1}}}
-	for _, m := range []message{{Report: &rep}, {Result: &Result{Report: rep, Exit: 3, Error: "drain timed out"}}} {
+	for _, m := range []message{{Report: &rep}, {Result: &Result{Report: rep, Kind: "timeout", Error: "drain timed out"}}} {
 		line, err := json.Marshal(m)
 		if err != nil {
 			t.Fatal(err)
@@ -51,14 +52,37 @@ func TestDecodeMessage(t *testing.T) {
 	}
 }
 
-func TestRemoteErrorIs(t *testing.T) {
-	for code, want := range map[int]error{2: sockdrain.ErrInvalid, 3: sockdrain.ErrTimeout, 4: sockdrain.ErrNotSupported, 5: sockdrain.ErrListenerClosed} {
-		if err := (&RemoteError{Exit: code}); !errors.Is(err, want) {
-			t.Errorf("RemoteError{%d} is not %v", code, want)
+// TestKinds checks that every error of the table crosses the wire as
+// itself: its kind, back in a RemoteError, matches it, and no other.
+func TestKinds(t *testing.T) {
+	for _, k := range kinds {
+		wrapped := fmt.Errorf("drain: %w", k.err)
+		kind := kindOf(wrapped)
+		if kind != k.kind {
+			t.Errorf("kindOf(%v) = %q, want %q", wrapped, kind, k.kind)
+		}
+		remote := &RemoteError{Kind: kind, Message: wrapped.Error()}
+		for _, other := range kinds {
+			if got, want := errors.Is(remote, other.err), other.kind == kind && errorOf(kind) == other.err; got != want {
+				t.Errorf("RemoteError{%s} is %v: %v, want %v", kind, other.err, got, want)
+			}
 		}
 	}
-	if errors.Is(&RemoteError{Exit: 6}, sockdrain.ErrInvalid) || errors.Is(&RemoteError{Exit: 2}, sockdrain.ErrTimeout) {
-		t.Error("RemoteError matches an error its code does not stand for")
+	if errors.Is(&RemoteError{Kind: "timeout"}, sockdrain.ErrTimeout) != true {
+		t.Error("RemoteError{timeout} is not sockdrain.ErrTimeout")
+	}
+	if k := kindOf(errors.New("boom")); k != kindInternal {
+		t.Errorf("kindOf(an unknown error) = %q, want %q", k, kindInternal)
+	}
+	if k := kindOf(nil); k != "" {
+		t.Errorf("kindOf(nil) = %q, want empty", k)
+	}
+	for _, k := range []string{kindInternal, "from_a_newer_server"} {
+		for _, row := range kinds {
+			if errors.Is(&RemoteError{Kind: k}, row.err) {
+				t.Errorf("RemoteError{%s} is %v", k, row.err)
+			}
+		}
 	}
 }
 
@@ -73,7 +97,7 @@ func TestServeDrain(t *testing.T) {
 		report(sockdrain.Report{Phase: sockdrain.BacklogEmpty})
 		return sockdrain.Report{Phase: sockdrain.TimedOut}, sockdrain.ErrTimeout
 	}
-	srv, err := Listen(path, h, func(err error) int { return map[bool]int{true: 3, false: 1}[errors.Is(err, sockdrain.ErrTimeout)] })
+	srv, err := Listen(path, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +106,7 @@ func TestServeDrain(t *testing.T) {
 	var phases []sockdrain.Phase
 	rep, err := Drain(t.Context(), path, Request{Port: "80", Timeout: time.Second}, func(r sockdrain.Report) { phases = append(phases, r.Phase) })
 	if os.Geteuid() != 0 {
-		if !errors.As(err, new(*RemoteError)) || err.(*RemoteError).Exit == 0 || len(phases) > 0 {
+		if !errors.As(err, new(*RemoteError)) || !errors.Is(err, fs.ErrPermission) || len(phases) > 0 {
 			t.Fatalf("as uid %d: Drain = %v after %v, want refused", os.Geteuid(), err, phases)
 		}
 		return
@@ -113,7 +137,7 @@ func TestListenRefusesOpenDirectory(t *testing.T) {
 	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Listen(filepath.Join(dir, "x.sock"), nil, nil)
+	_, err := Listen(filepath.Join(dir, "x.sock"), nil)
 	if !errors.Is(err, fs.ErrPermission) {
 		t.Errorf("Listen in a world-writable directory = %v, want ErrPermission", err)
 	}
@@ -121,12 +145,12 @@ func TestListenRefusesOpenDirectory(t *testing.T) {
 
 func TestListenRefusesLiveSocket(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.sock")
-	srv, err := Listen(path, nil, nil)
+	srv, err := Listen(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	if _, err := Listen(path, nil, nil); !errors.Is(err, ErrInUse) {
+	if _, err := Listen(path, nil); !errors.Is(err, ErrInUse) {
 		t.Errorf("second Listen = %v, want ErrInUse", err)
 	}
 }

@@ -25,16 +25,14 @@ type Server struct {
 	ln     *net.UnixListener
 	path   string
 	handle Handler
-	// exitCode maps a drain's error to the exit code clients exit with.
-	exitCode func(error) int
-	wg       sync.WaitGroup
+	wg     sync.WaitGroup
 }
 
 // Listen makes the control socket at path, 0600, creating its directory
 // 0700 if it is missing. A directory another user owns, or anyone but its
 // owner may write, is refused. A socket file nobody answers on is stale
 // and replaced; one a live server answers on is an error.
-func Listen(path string, h Handler, exitCode func(error) int) (*Server, error) {
+func Listen(path string, h Handler) (*Server, error) {
 	if err := makeDir(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
@@ -50,7 +48,7 @@ func Listen(path string, h Handler, exitCode func(error) int) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("restrict control socket: %w", err)
 	}
-	return &Server{ln: ln, path: path, handle: h, exitCode: exitCode}, nil
+	return &Server{ln: ln, path: path, handle: h}, nil
 }
 
 func makeDir(dir string) error {
@@ -114,7 +112,7 @@ func (s *Server) serve(ctx context.Context, c *net.UnixConn) {
 	enc := json.NewEncoder(c)
 	if uid, err := peerUID(c); err != nil || uid != 0 {
 		why := fmt.Errorf("%w: peer uid %d (%v)", errNotRoot, uid, err)
-		enc.Encode(message{Result: &Result{Exit: s.exitCode(fmt.Errorf("%w: %w", why, fs.ErrPermission)), Error: why.Error()}})
+		enc.Encode(message{Result: &Result{Kind: kindOf(fs.ErrPermission), Error: why.Error()}})
 		return
 	}
 	r := bufio.NewReader(c)
@@ -143,7 +141,7 @@ func (s *Server) drain(ctx context.Context, enc *json.Encoder, req Request) {
 		enc.Encode(m)
 	}
 	rep, err := s.handle(ctx, req, func(r sockdrain.Report) { send(message{Report: &r}) })
-	res := &Result{Report: rep, Exit: s.exitCode(err)}
+	res := &Result{Report: rep, Kind: kindOf(err)}
 	if err != nil {
 		res.Error = err.Error()
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sockdrain/sockdrain/sockdrain/sockfd"
 )
 
 // ErrBadAddress reports a listen address that cannot be parsed.
@@ -138,8 +140,15 @@ func boundAddr(fd int) (netip.AddrPort, error) {
 	return netip.AddrPort{}, fmt.Errorf("getsockname: not an IP socket: %T", sa)
 }
 
-// Addr is the address a socket Listen made is bound to.
-func Addr(f *os.File) (netip.AddrPort, error) { return boundAddr(int(f.Fd())) }
+// Addr is the address a socket Listen made is bound to. It leaves the
+// socket's blocking mode alone, which the server's copy shares.
+func Addr(f *os.File) (a netip.AddrPort, err error) {
+	err = sockfd.Control(f, func(fd int) (err error) {
+		a, err = boundAddr(fd)
+		return err
+	})
+	return a, err
+}
 
 func boolInt(b bool) int {
 	if b {

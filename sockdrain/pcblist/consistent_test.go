@@ -64,7 +64,7 @@ func TestConsistentRetriesTornReads(t *testing.T) {
 	if *n != 3 {
 		t.Errorf("read %d times, want 3", *n)
 	}
-	ls := observe.Fold(Sockets(ByLocalPort(rs, 8080)))
+	ls := observe.Fold(Sockets(ByLocalPort(rs, 8080)), 0)
 	if len(ls) != 1 || ls[0].Listen != ap("0.0.0.0:8080") || ls[0].AcceptQueue != 3 {
 		t.Errorf("after torn reads, listeners on 8080 = %+v; want *:8080 with 3 queued", ls)
 	}

@@ -102,7 +102,7 @@ func TestKernelListenerNeverMissedUnderChurn(t *testing.T) {
 		if err != nil {
 			t.Fatalf("read %d: %v", i, err)
 		}
-		if ls := observe.Fold(ss); len(ls) != 1 || ls[0].Listen != addr {
+		if ls := observe.Fold(ss, 0); len(ls) != 1 || ls[0].Listen != addr {
 			t.Fatalf("read %d: listeners %+v, want %s", i, ls, addr)
 		}
 	}

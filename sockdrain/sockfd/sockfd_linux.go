@@ -3,6 +3,7 @@
 package sockfd
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -40,11 +41,14 @@ func Holders(inodes []uint64) (map[uint64][]Holder, error) {
 			pids = append(pids, pid)
 		}
 	}
-	return holdersIn(pids, want), nil
+	found, _ = holdersIn(pids, want)
+	return found, nil
 }
 
-// HoldersIn is Holders, looking only at the processes pids.
-func HoldersIn(pids []int, inodes []uint64) map[uint64][]Holder {
+// HoldersIn is Holders, looking only at the processes pids. It also
+// returns why it could not read the descriptors of any of them, such as
+// EACCES without ptrace access to a process.
+func HoldersIn(pids []int, inodes []uint64) (map[uint64][]Holder, error) {
 	want := make(map[string]uint64, len(inodes))
 	for _, ino := range inodes {
 		want["socket:["+strconv.FormatUint(ino, 10)+"]"] = ino
@@ -52,12 +56,14 @@ func HoldersIn(pids []int, inodes []uint64) map[uint64][]Holder {
 	return holdersIn(pids, want)
 }
 
-func holdersIn(pids []int, want map[string]uint64) map[uint64][]Holder {
+func holdersIn(pids []int, want map[string]uint64) (map[uint64][]Holder, error) {
 	found := map[uint64][]Holder{}
+	var errs []error
 	for _, pid := range pids {
 		dir := "/proc/" + strconv.Itoa(pid) + "/fd/"
 		fds, err := os.ReadDir(dir)
 		if err != nil {
+			errs = append(errs, err)
 			continue
 		}
 		for _, fd := range fds {
@@ -71,7 +77,7 @@ func holdersIn(pids []int, want map[string]uint64) map[uint64][]Holder {
 			}
 		}
 	}
-	return found
+	return found, errors.Join(errs...)
 }
 
 // PIDs returns the sorted, distinct processes holding any of inodes.
@@ -120,18 +126,4 @@ func With(pid, fd int, fn func(fd int) error) error {
 	}
 	defer unix.Close(nfd)
 	return fn(nfd)
-}
-
-// Control calls fn with f's descriptor without touching its blocking mode,
-// which a duplicate shares with the descriptor it was taken from.
-func Control(f *os.File, fn func(fd int) error) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var fnErr error
-	if err := rc.Control(func(fd uintptr) { fnErr = fn(int(fd)) }); err != nil {
-		return err
-	}
-	return fnErr
 }

@@ -6,11 +6,13 @@ package gatetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -46,6 +48,9 @@ type Server struct {
 	Addr netip.AddrPort
 	// Listener describes the server to a gate, with duplicates of Sockets.
 	Listener gate.Listener
+	// Before is the kernel state of the package's objects when the server
+	// was made: what other tests, tools or killed runs left on the host.
+	Before KernelState
 }
 
 // Objects names what one gate package puts in the kernel, so a test can
@@ -73,6 +78,7 @@ func (o Objects) Listen(t testing.TB, ns *netns.NS, opts ListenOpts) *Server {
 	}
 	s.Listener = ListenerOf(t, ns, s)
 	t.Cleanup(func() { bpffs.Remove(o.PinKey(s.Listener)) }) // pins a failed test left
+	s.Before = o.Snapshot(t, s.Listener)
 	return s
 }
 
@@ -235,7 +241,7 @@ type KernelState struct {
 }
 
 // Snapshot reads the kernel state of o's objects and of l's pins.
-func (o Objects) Snapshot(t *testing.T, l gate.Listener) KernelState {
+func (o Objects) Snapshot(t testing.TB, l gate.Listener) KernelState {
 	t.Helper()
 	var ks KernelState
 	ours := map[uint32]bool{}
@@ -289,19 +295,64 @@ func (o Objects) Snapshot(t *testing.T, l gate.Listener) KernelState {
 	return ks
 }
 
-// RequireState waits up to 2s for the kernel state to become want: the
-// kernel frees a detached program's maps after an RCU grace period.
-func (o Objects) RequireState(t *testing.T, l gate.Listener, want KernelState) {
+// Since is what ks holds that before did not: the objects made since.
+func (ks KernelState) Since(before KernelState) KernelState {
+	added := func(now, then []uint32) []uint32 {
+		return slices.DeleteFunc(slices.Clone(now), func(id uint32) bool { return slices.Contains(then, id) })
+	}
+	return KernelState{Progs: added(ks.Progs, before.Progs), Maps: added(ks.Maps, before.Maps),
+		Links: added(ks.Links, before.Links), Pinned: ks.Pinned}
+}
+
+// RequireState waits up to 2s for the objects made since srv was, and
+// srv's pins, to be want: the kernel frees a detached program's maps after
+// an RCU grace period. Objects that were there before srv do not count,
+// so the check holds on a host that runs other BPF programs, or keeps
+// gates pinned by earlier runs.
+func (o Objects) RequireState(t *testing.T, srv *Server, want KernelState) {
 	t.Helper()
 	var got KernelState
 	for range 100 {
-		got = o.Snapshot(t, l)
+		got = o.Snapshot(t, srv.Listener).Since(srv.Before)
 		if got.equal(want) {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("kernel state = %+v, want %+v", got, want)
+	t.Fatalf("kernel state since the test began = %s, want %s", o.describe(got), o.describe(want))
+}
+
+// describe names ks's objects by id and, where the kernel still has them,
+// by name.
+func (o Objects) describe(ks KernelState) string {
+	var parts []string
+	for _, id := range ks.Progs {
+		name := ""
+		if p, err := ebpf.NewProgramFromID(ebpf.ProgramID(id)); err == nil {
+			if info, err := p.Info(); err == nil {
+				name = " " + info.Name
+			}
+			p.Close()
+		}
+		parts = append(parts, fmt.Sprintf("prog %d%s", id, name))
+	}
+	for _, id := range ks.Maps {
+		name := ""
+		if m, err := ebpf.NewMapFromID(ebpf.MapID(id)); err == nil {
+			if info, err := m.Info(); err == nil {
+				name = " " + info.Name
+			}
+			m.Close()
+		}
+		parts = append(parts, fmt.Sprintf("map %d%s", id, name))
+	}
+	for _, id := range ks.Links {
+		parts = append(parts, fmt.Sprintf("link %d", id))
+	}
+	if ks.Pinned {
+		parts = append(parts, "the listener's pin directory")
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
 }
 
 func (ks KernelState) equal(o KernelState) bool {
@@ -309,11 +360,11 @@ func (ks KernelState) equal(o KernelState) bool {
 		slices.Equal(ks.Links, o.Links) && ks.Pinned == o.Pinned
 }
 
-// RequireClean waits for the kernel to hold nothing of o's gates: tests
-// in a package run one at a time, so anything left is a leak.
-func (o Objects) RequireClean(t *testing.T, l gate.Listener) {
+// RequireClean waits for the kernel to hold nothing of o's gates that was
+// not there when srv was made: anything left is the test's leak.
+func (o Objects) RequireClean(t *testing.T, srv *Server) {
 	t.Helper()
-	o.RequireState(t, l, KernelState{})
+	o.RequireState(t, srv, KernelState{})
 }
 
 // BenchConnectAccept measures connect+accept+close on loopback to a
@@ -365,7 +416,7 @@ func (o Objects) CheckPersistence(t *testing.T, opts ListenOpts, open func(gate.
 		t.Fatal(err)
 	}
 	ArmTwice(t, g)
-	armedState := o.Snapshot(t, srv.Listener)
+	armedState := o.Snapshot(t, srv.Listener).Since(srv.Before)
 	if err := g.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -377,8 +428,8 @@ func (o Objects) CheckPersistence(t *testing.T, opts ListenOpts, open func(gate.
 	}
 	defer g2.Close()
 	ArmTwice(t, g2) // finds the pinned state: attaches nothing new
-	o.RequireState(t, srv.Listener, armedState)
+	o.RequireState(t, srv, armedState)
 	DisarmTwice(t, g2)
-	o.RequireClean(t, srv.Listener)
+	o.RequireClean(t, srv)
 	MustDial(t, ns, srv.Addr)
 }

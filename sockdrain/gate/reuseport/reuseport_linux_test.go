@@ -35,7 +35,7 @@ func TestDrain(t *testing.T) {
 			}
 			defer g.Close()
 			checkDrain(t, ns, srv, g)
-			ours.RequireClean(t, srv.Listener)
+			ours.RequireClean(t, srv)
 		})
 	}
 }
@@ -134,7 +134,7 @@ func TestForeignProgram(t *testing.T) {
 			if err := g.Arm(); !errors.Is(err, gate.ErrNotEligible) {
 				t.Fatalf("Arm = %v, want ErrNotEligible", err)
 			}
-			ours.RequireClean(t, srv.Listener)
+			ours.RequireClean(t, srv)
 			gatetest.MustDial(t, ns, srv.Addr) // the foreign program passes everything
 		})
 	}

@@ -20,6 +20,7 @@ import (
 	"syscall"
 
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
+	"github.com/sockdrain/sockdrain/sockdrain/sockfd"
 )
 
 // LastOSRelDate is the last kern.osreldate whose listeners honour
@@ -83,7 +84,7 @@ func (g *Gate) Arm() error {
 		return nil
 	}
 	for _, f := range g.sockets {
-		if err := g.sys.shutdown(int(f.Fd())); err != nil {
+		if err := sockfd.Control(f, g.sys.shutdown); err != nil { // f.Fd would make the server's listener blocking
 			return fmt.Errorf("shut down listener %s: %w", g.probe, os.NewSyscallError("shutdown", err))
 		}
 	}

@@ -167,7 +167,48 @@ func (g *Gate) build() (err error) {
 		return err
 	}
 	defer closeOnError(&err, func() error { return bpffs.Remove(pinKey(g.l)) })
-	return g.pin(dir)
+	if err := g.pin(dir); err != nil {
+		return err
+	}
+	return g.requirePinned()
+}
+
+// requirePinned reads the link back from its pin, by the path a later
+// process will use, and fails unless it is the gate's own: the gate then
+// outlives this process.
+func (g *Gate) requirePinned() error {
+	ok, err := g.linkPinned()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("pin sk_lookup link: %s does not hold the gate's link, so the gate would not outlive this process",
+			filepath.Join(bpffs.Path(pinKey(g.l)), linkPin))
+	}
+	return nil
+}
+
+// linkPinned reports whether the gate's link pin holds g's link. Only the
+// pin keeps the link attached once this process exits.
+func (g *Gate) linkPinned() (bool, error) {
+	path := filepath.Join(bpffs.Path(pinKey(g.l)), linkPin)
+	pl, err := link.LoadPinnedLink(path, nil)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("load pinned sk_lookup link %s: %w", path, err)
+	}
+	defer pl.Close()
+	pinnedInfo, err := pl.Info()
+	if err != nil {
+		return false, fmt.Errorf("read pinned sk_lookup link: %w", err)
+	}
+	ours, err := g.link.Info()
+	if err != nil {
+		return false, fmt.Errorf("read sk_lookup link: %w", err)
+	}
+	return pinnedInfo.ID == ours.ID, nil
 }
 
 func (g *Gate) attach() (err error) {
@@ -220,11 +261,15 @@ func (g *Gate) Disarm() error {
 	return g.Close()
 }
 
-// Armed reports whether the gate refuses now: armed and, when tied, with a
+// Armed reports whether the gate refuses now and goes on refusing after
+// this process exits: armed, its link pinned and, when tied, with a
 // drained listener socket still open or seen open within CloseGrace.
 func (g *Gate) Armed() (bool, error) {
 	if g.objs == nil || g.cfg.Armed == 0 {
 		return false, nil
+	}
+	if ok, err := g.linkPinned(); err != nil || !ok {
+		return false, err
 	}
 	if !g.Tied() {
 		return true, nil

@@ -55,7 +55,7 @@ func TestDrain(t *testing.T) {
 				t.Errorf("Tied() = %v, want %v", g.Tied(), tc.tied)
 			}
 			checkDrain(t, ns, srv, g, tc.dsts)
-			ours.RequireClean(t, srv.Listener)
+			ours.RequireClean(t, srv)
 		})
 	}
 }
@@ -143,7 +143,7 @@ func TestRestartedServer(t *testing.T) {
 	if err := g.Disarm(); err != nil {
 		t.Fatal(err)
 	}
-	ours.RequireClean(t, srv.Listener)
+	ours.RequireClean(t, srv)
 }
 
 func TestPersistence(t *testing.T) {
@@ -177,7 +177,7 @@ func TestFailedArm(t *testing.T) {
 	if err := g.Arm(); err == nil {
 		t.Fatal("Arm with an unbound socket succeeded")
 	}
-	ours.RequireClean(t, srv.Listener)
+	ours.RequireClean(t, srv)
 	gatetest.MustDial(t, ns, srv.Addr)
 }
 

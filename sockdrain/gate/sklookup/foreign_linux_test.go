@@ -1,0 +1,68 @@
+package sklookup
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/sockdrain/sockdrain/sockdrain/bpffs"
+	"github.com/sockdrain/sockdrain/sockdrain/gate/gatetest"
+	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+)
+
+// TestChecksBesideOtherPrograms runs this package's gate tests while the
+// host holds what an earlier, killed run or another tool leaves: a gate of
+// ours armed and pinned for a listener in another namespace, and an
+// unrelated sk_lookup program attached there and pinned. The "nothing
+// changed" checks compare with the state before each test, so these must
+// not fail them.
+func TestChecksBesideOtherPrograms(t *testing.T) {
+	gatetest.RequireKernel(t, "sklookup")
+	other := nstest.New(t)
+	srv := ours.Listen(t, other, gatetest.ListenOpts{Network: "tcp4", Addr: "127.0.0.1:0"})
+	g, err := Open(srv.Listener)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gatetest.ArmTwice(t, g)
+	g.Close() // left pinned, as by a drain killed with kill -9
+	t.Cleanup(func() {
+		if g, err := Open(srv.Listener); err == nil {
+			g.Disarm()
+			g.Close()
+		}
+	})
+
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name:         "foreign",
+		Type:         ebpf.SkLookup,
+		AttachType:   ebpf.AttachSkLookup,
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 1), asm.Return()},
+		License:      "MIT",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	lk, err := link.AttachNetNs(int(srv.Listener.NetNS.Fd()), prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Close()
+	dir, err := bpffs.Create("test_foreign_" + srv.Listener.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bpffs.Remove("test_foreign_" + srv.Listener.Key()) })
+	if err := lk.Pin(filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("drain", TestDrain)
+	t.Run("restarted server", TestRestartedServer)
+	t.Run("persistence", TestPersistence)
+	t.Run("failed arm", TestFailedArm)
+}
