@@ -16,8 +16,15 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// demoAfter is how long clients keep knocking on the port after a stop.
-const demoAfter = 300 * time.Millisecond
+const (
+	// demoAfter is how long clients keep knocking on the port after a stop.
+	demoAfter = 300 * time.Millisecond
+	// demoAttempt bounds each client's attempt: one that hangs this long
+	// counts as lost (timed out). Real clients wait at least as long; a
+	// shorter bound would count a server slowed by a busy machine as a
+	// loss.
+	demoAttempt = 5 * time.Second
+)
 
 // demoConfig is one demo: the built-in server under closed-loop load, in a
 // private network namespace, stopped several times each way.
@@ -156,7 +163,7 @@ func (d *demo) start(ctx context.Context, keepAlive bool) (srv *demoserver.Serve
 		return nil, nil, nil, err
 	}
 	cfg := loadgen.Config{Addr: srv.Addr().String(), Workers: d.cfg.clients, Duration: d.cfg.warmup + time.Minute,
-		CheckBody: true, Dial: loadgen.DialIn(d.ns)}
+		AttemptTimeout: demoAttempt, CheckBody: true, Dial: loadgen.DialIn(d.ns)}
 	if keepAlive {
 		cfg.KeepAlive, cfg.Pause = true, keepAlivePause
 	}
