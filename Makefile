@@ -43,14 +43,16 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseListen -fuzztime 20s .
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./sockdrain/pcblist/
 
-## bench: loss per stop, time to refuse, gate overhead, observer scaling and
-## drained detection, side by side in namespaces the bench creates (root,
-## ~10 min); writes BENCHMARKS.md. Kernel work holds $(BENCH_LOCK) piece by piece.
+## bench: loss per stop, time to refuse, gate overhead, observer scaling,
+## drained detection and the time until a backend behind HAProxy is safe to
+## stop, side by side in namespaces the bench creates (root, ~12 min); writes
+## BENCHMARKS.md. Each table holds $(BENCH_LOCK) while it runs.
 BENCH_LOCK ?= /tmp/sockdrain-kernel.lock
 BENCH_ARGS ?=
 bench: build
 	@command -v nginx >/dev/null || { $(APT_GET) update -qq && $(APT_GET) install -y -qq nginx-light || $(APT_GET) install -y -qq nginx; }
 	@command -v ss >/dev/null || $(APT_GET) install -y -qq iproute2
+	@command -v haproxy >/dev/null || { $(APT_GET) update -qq && $(APT_GET) install -y -qq --no-install-recommends haproxy; }
 	$(GO) build -o bin/sockdrain-bench ./cmd/sockdrain-bench
 	bin/sockdrain-bench -sockdrain $(BIN) -lock $(BENCH_LOCK) -rev "$$(git describe --always --dirty)" -out BENCHMARKS.md $(BENCH_ARGS)
 

@@ -3,6 +3,7 @@ package sockdrain
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"time"
 
@@ -34,16 +35,18 @@ func newIdleCloser(pids []int, ls []Listener) (idleCloser, error) {
 		}
 		return shutdownCloser{pids: pids}, nil
 	}
-	if readErr != nil {
-		return nil, closeIdleError(readErr) // without ptrace access, /proc/PID/fd is unreadable
+	if readErr == nil {
+		// Without ptrace access, /proc/PID/fd of the server cannot be
+		// read, so no holder of the listener was found at all.
+		readErr = fmt.Errorf("no process holding the listening socket could be read: %w", fs.ErrPermission)
 	}
-	return nil, fmt.Errorf("%w: close idle connections needs the server's processes, and none holds the listening socket", ErrNotSupported)
+	return nil, closeIdleError(readErr)
 }
 
 func closeIdleError(err error) error {
 	const needs = "close idle connections needs pidfd_getfd (Linux 5.6) and ptrace access to the server (CAP_SYS_PTRACE)"
 	switch {
-	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES), errors.Is(err, fs.ErrPermission):
 		return fmt.Errorf("%s: not permitted: %w", needs, err)
 	case errors.Is(err, unix.ENOSYS):
 		return fmt.Errorf("%w: %s: %w", ErrNotSupported, needs, err)

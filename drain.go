@@ -2,6 +2,7 @@ package sockdrain
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -148,6 +149,16 @@ type Duration time.Duration
 // MarshalJSON writes d as a number of seconds.
 func (d Duration) MarshalJSON() ([]byte, error) {
 	return fmt.Appendf(nil, "%.3f", time.Duration(d).Seconds()), nil
+}
+
+// UnmarshalJSON reads a number of seconds, to the millisecond.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s float64
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration %s: want seconds: %w", b, err)
+	}
+	*d = Duration(time.Duration(s * float64(time.Second)).Round(time.Millisecond))
+	return nil
 }
 
 func sum(ls []Listener) Counts {

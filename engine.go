@@ -71,6 +71,9 @@ type engine struct {
 	// warnings about the chosen gate, reported once it is armed
 	warnings []string
 	verify   func() error // checks the gate refuses; nil to skip
+	// settle, if set, does what can wait until the gate refuses: it finds
+	// the servers and the warnings.
+	settle func() error
 	// release lets go of the listener's sockets and the gates' handles once
 	// the gate is armed: a server that closes its listener or exits
 	// mid-drain must see it close, not kept open by our duplicate.
@@ -111,6 +114,14 @@ func (e *engine) run(ctx context.Context) (rep Report, err error) {
 	e.start = e.clock.Now()
 	if err := e.arm(); err != nil {
 		return rep, fmt.Errorf("arm %s gate: %w", e.backend, err)
+	}
+	if e.settle != nil {
+		if err := e.settle(); err != nil {
+			if e.joined {
+				return rep, err
+			}
+			return rep, errors.Join(err, e.gates.disarm())
+		}
 	}
 	if e.verify != nil {
 		if err := e.verify(); err != nil {
@@ -181,6 +192,8 @@ func (e *engine) wait(ctx context.Context) (Report, error) {
 		}
 		if first || c != e.last {
 			e.emit(EventProgress, c, "")
+		}
+		if first || moved(c, e.last) {
 			interval = minPoll
 		} else {
 			interval = min(2*interval, e.pollCap(c, events != nil))
@@ -209,6 +222,14 @@ func (e *engine) wait(ctx context.Context) (Report, error) {
 			interval = minPoll
 		}
 	}
+}
+
+// moved reports whether anything but the idle count changed from last to
+// c. Connections falling idle one by one are reported, but they do not
+// make the engine poll fast again: nothing is draining faster for it.
+func moved(c, last Counts) bool {
+	c.Idle = last.Idle
+	return c != last
 }
 
 // remember records the addresses of the target's listeners, which the

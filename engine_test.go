@@ -282,3 +282,18 @@ func TestEngineVerifyFailureRollsBack(t *testing.T) {
 		t.Errorf("armed %v, %d disarms; want rolled back", g.armed, g.disarms)
 	}
 }
+
+// Connections falling idle are reported, but only other changes make the
+// engine poll fast again.
+func TestMovedIgnoresOnlyIdle(t *testing.T) {
+	last := Counts{Established: 50, Idle: 10}
+	if moved(Counts{Established: 50, Idle: 30}, last) {
+		t.Error("a change of the idle count alone counts as movement")
+	}
+	for _, c := range []Counts{{Established: 49, Idle: 10}, {Established: 50, Idle: 10, AcceptQueue: 1},
+		{Established: 50, Idle: 10, CloseWait: 1}, {Established: 50, Idle: 10, UnackedBytes: 1}} {
+		if !moved(c, last) {
+			t.Errorf("%+v from %+v does not count as movement", c, last)
+		}
+	}
+}

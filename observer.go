@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"syscall"
 	"time"
 
 	"github.com/sockdrain/sockdrain/sockdrain/observe"
@@ -14,6 +15,12 @@ type source interface {
 	sockets(port uint16) ([]observe.Socket, error)
 	pids(inodes []uint64) ([]int, error)
 	Close() error
+}
+
+// listenSource is a source that can list only the listening sockets on a
+// port, more cheaply than all of them.
+type listenSource interface {
+	listening(port uint16) ([]observe.Socket, error)
 }
 
 // destroyWatcher is a source that can report the sockets freed on a port,
@@ -29,6 +36,10 @@ type Observer struct {
 	src    source
 	// idle is how long a connection must be quiet to count as idle.
 	idle time.Duration
+	// owners are the pids holding each listening socket, by the
+	// socket's inodes: found once, and again only when the listeners
+	// change or one of their processes is gone.
+	owners map[string][]int
 }
 
 // NewObserver opens an Observer for t. It does not check that anything
@@ -48,6 +59,25 @@ func (o *Observer) Close() error { return o.src.Close() }
 // their PIDs. It returns ErrNoListener when there is none.
 func (o *Observer) Listeners() ([]Listener, error) {
 	sockets, err := o.src.sockets(o.target.Port)
+	if err != nil {
+		return nil, err
+	}
+	ls := observe.Serving(observe.Fold(sockets, o.idle), o.target.Addr)
+	if len(ls) == 0 {
+		return nil, fmt.Errorf("%w on %s", ErrNoListener, o.target)
+	}
+	return ls, nil
+}
+
+// lookup returns the target's listeners with their accept queues, but not
+// their connections: where the OS can, from a dump of listening sockets
+// only, whose cost does not grow with the connections on the host.
+func (o *Observer) lookup() ([]Listener, error) {
+	dump := o.src.sockets
+	if ls, ok := o.src.(listenSource); ok {
+		dump = ls.listening
+	}
+	sockets, err := dump(o.target.Port)
 	if err != nil {
 		return nil, err
 	}
@@ -84,18 +114,58 @@ func (o *Observer) destroyed() (<-chan struct{}, func(), error) {
 }
 
 // Status is Listeners with the PIDs of the processes that hold each
-// listening socket.
+// listening socket. Finding those walks every process's descriptors, so an
+// Observer remembers them while the listeners and their processes stay.
 func (o *Observer) Status() ([]Listener, error) {
 	ls, err := o.Listeners()
 	if err != nil {
 		return nil, err
 	}
-	for i := range ls {
-		if ls[i].PIDs, err = o.src.pids(ls[i].Inodes); err != nil {
+	if !o.ownersKnown(ls) {
+		if err := o.findOwners(ls); err != nil {
 			return nil, err
 		}
 	}
+	for i := range ls {
+		ls[i].PIDs = o.owners[inodesKey(ls[i].Inodes)]
+	}
 	return ls, nil
+}
+
+// ownersKnown reports whether the owners of every listener in ls are
+// remembered and still running.
+func (o *Observer) ownersKnown(ls []Listener) bool {
+	for _, l := range ls {
+		pids, ok := o.owners[inodesKey(l.Inodes)]
+		if !ok {
+			return false
+		}
+		for _, pid := range pids {
+			if !running(pid) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (o *Observer) findOwners(ls []Listener) error {
+	o.owners = map[string][]int{}
+	for _, l := range ls {
+		pids, err := o.src.pids(l.Inodes)
+		if err != nil {
+			return err
+		}
+		o.owners[inodesKey(l.Inodes)] = pids
+	}
+	return nil
+}
+
+func inodesKey(inodes []uint64) string { return fmt.Sprint(inodes) }
+
+// running reports whether process pid exists.
+func running(pid int) bool {
+	return syscall.Kill(pid, 0) != syscall.ESRCH
 }
 
 // Status observes t once.

@@ -117,6 +117,12 @@ func (s *inetDiagSource) sockets(port uint16) ([]observe.Socket, error) {
 	return s.conn.Sockets(inetdiag.Request{Family: inetdiag.AnyFamily, Port: port, States: inetdiag.DrainStates, Info: true})
 }
 
+// listening dumps only the listening sockets on port: the kernel walks its
+// listening hash and skips the established one, whose size is the host's.
+func (s *inetDiagSource) listening(port uint16) ([]observe.Socket, error) {
+	return s.conn.Sockets(inetdiag.Request{Family: inetdiag.AnyFamily, Port: port, States: inetdiag.StatesOf(observe.Listen)})
+}
+
 // watchDestroyed subscribes to the kernel's TCP destroy events in the
 // source's namespace, filtered to port.
 func (s *inetDiagSource) watchDestroyed(port uint16) (<-chan struct{}, func(), error) {
@@ -162,29 +168,34 @@ func (s *inetDiagSource) Close() error { return s.conn.Close() }
 // runDir holds the locks of running drains.
 const runDir = "/run/sockdrain"
 
-// grabSockets duplicates one descriptor of each of l's sockets out of the
-// process holding it, and returns the pids of the processes that hold them.
-// A socket no process lets us take is left out: gates that need it then say
-// so.
+// grabSockets duplicates one descriptor of each of l's sockets out of a
+// process holding it, and returns the pids of those processes: with pid,
+// pid alone; without, only the first holder found of each socket, as the
+// search stops there (see ownerPIDs). A socket no process lets us take is
+// left out: gates that need it then say so.
 func grabSockets(l Listener, pid int) ([]*os.File, []int, error) {
-	holders, err := sockfd.Holders(l.Inodes)
-	if err != nil {
-		return nil, nil, err
+	var first map[uint64]sockfd.Holder
+	if pid != 0 {
+		first = map[uint64]sockfd.Holder{}
+		found, _ := sockfd.HoldersIn([]int{pid}, l.Inodes)
+		for ino, hs := range found {
+			first[ino] = hs[0]
+		}
+	} else {
+		var err error
+		if first, err = sockfd.FirstHolders(l.Inodes); err != nil {
+			return nil, nil, err
+		}
 	}
 	var files []*os.File
 	var pids []int
 	for _, ino := range l.Inodes {
-		hs := holders[ino]
-		if pid != 0 {
-			hs = slices.DeleteFunc(slices.Clone(hs), func(h sockfd.Holder) bool { return h.PID != pid })
-		}
-		for _, h := range hs {
-			pids = append(pids, h.PID)
-		}
-		if len(hs) == 0 {
+		h, ok := first[ino]
+		if !ok {
 			continue
 		}
-		if f, err := sockfd.Dup(hs[0].PID, hs[0].FD); err == nil {
+		pids = append(pids, h.PID)
+		if f, err := sockfd.Dup(h.PID, h.FD); err == nil {
 			files = append(files, f)
 		}
 	}
@@ -193,6 +204,53 @@ func grabSockets(l Listener, pid int) ([]*os.File, []int, error) {
 	}
 	slices.Sort(pids)
 	return files, slices.Compact(pids), nil
+}
+
+// grabIn is grabSockets looking only at the processes pids: one walk of
+// their descriptors, not the host's.
+func grabIn(l Listener, pids []int) []*os.File {
+	var files []*os.File
+	holders, _ := sockfd.HoldersIn(pids, l.Inodes)
+	for _, ino := range l.Inodes {
+		if hs := holders[ino]; len(hs) > 0 {
+			if f, err := sockfd.Dup(hs[0].PID, hs[0].FD); err == nil {
+				files = append(files, f)
+			}
+		}
+	}
+	return files
+}
+
+// ownerPIDs are all the processes holding the listening sockets of s,
+// or pid alone when it is set. The session's own duplicates do not count.
+func ownerPIDs(s *session, pid int) ([]int, error) {
+	if pid != 0 {
+		return []int{pid}, nil
+	}
+	var inodes []uint64
+	for _, l := range s.listeners {
+		inodes = append(inodes, l.Inodes...)
+	}
+	holders, err := sockfd.Holders(inodes)
+	if err != nil {
+		return nil, err
+	}
+	ours := map[int]bool{}
+	for _, gl := range s.gls {
+		for _, f := range gl.Sockets {
+			ours[int(f.Fd())] = true
+		}
+	}
+	pids := []int{}
+	for _, hs := range holders {
+		for _, h := range hs {
+			if h.PID != os.Getpid() || !ours[h.FD] {
+				pids = append(pids, h.PID)
+			}
+		}
+	}
+	slices.Sort(pids)
+	return slices.Compact(pids), nil
 }
 
 // gateWarnings are what the user must know about the gate just chosen.

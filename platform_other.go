@@ -20,6 +20,10 @@ func autoOrder(namespace) []backend { return nil }
 
 func grabSockets(Listener, int) ([]*os.File, []int, error) { return nil, nil, errOS() }
 
+func grabIn(Listener, []int) []*os.File { return nil }
+
+func ownerPIDs(*session, int) ([]int, error) { return nil, errOS() }
+
 func watchServers([]int) (servers, error) { return nil, errOS() }
 
 type portLock struct{}

@@ -34,14 +34,12 @@ type session struct {
 	obs       *Observer
 	listeners []Listener
 	gls       []gate.Listener
-	// servers are the pids of the processes holding the listeners.
-	servers []int
 }
 
-// openSession finds the listeners serving t and takes their sockets from
-// the processes that hold them, restricted to pid if it is not zero. With
-// allowNone, a target without listeners is not an error.
-func openSession(t Target, pid int, allowNone bool) (_ *session, err error) {
+// openSession finds the listeners serving t and takes their sockets with
+// grab. With allowNone, a target without listeners is not an error. It
+// looks only at the listening sockets.
+func openSession(t Target, grab func(Listener) ([]*os.File, error), allowNone bool) (_ *session, err error) {
 	s := &session{}
 	defer func() {
 		if err != nil {
@@ -54,7 +52,7 @@ func openSession(t Target, pid int, allowNone bool) (_ *session, err error) {
 	if s.obs, err = NewObserver(t); err != nil {
 		return nil, err
 	}
-	s.listeners, err = s.obs.Listeners()
+	s.listeners, err = s.obs.lookup()
 	if errors.Is(err, ErrNoListener) && allowNone {
 		return s, nil
 	}
@@ -66,8 +64,7 @@ func openSession(t Target, pid int, allowNone bool) (_ *session, err error) {
 		return nil, err
 	}
 	for _, l := range s.listeners {
-		socks, pids, err := grabSockets(l, pid)
-		s.servers = append(s.servers, pids...)
+		socks, err := grab(l)
 		s.gls = append(s.gls, gate.Listener{NetNS: s.ns.File(), NetNSInode: ino, Addr: l.Listen, Sockets: socks})
 		if err != nil {
 			return nil, err
@@ -97,7 +94,7 @@ func (s *session) close() {
 }
 
 func newEngine(t Target, opts Options) (_ *engine, _ func(), err error) {
-	s, err := openSession(t, opts.PID, false)
+	s, err := openSession(t, grabFrom(opts.PID), false)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -130,27 +127,43 @@ func newEngine(t Target, opts Options) (_ *engine, _ func(), err error) {
 		return nil, nil, err
 	}
 	cleanup = append(cleanup, func() { gs.close() })
-	srv, err := watchServers(slices.Compact(slices.Sorted(slices.Values(s.servers))))
-	if err != nil {
-		return nil, nil, err
-	}
-	cleanup = append(cleanup, func() { srv.Close() })
 	if joined {
 		why = "already armed when this drain began; it stays armed whatever happens"
 	}
 	s.obs.idle = opts.Idle
-	var closer idleCloser
-	if opts.CloseIdle {
-		if closer, err = newIdleCloser(s.servers, s.listeners); err != nil {
-			return nil, nil, err
-		}
-	}
 	e := &engine{opts: opts, watch: s.obs, gates: gs, backend: b.name, reason: why, clock: realClock{},
-		joined: joined, servers: srv, closer: closer,
+		joined:   joined,
 		release:  func() { gs.close(); s.releaseSockets() },
 		rollback: func() error { _, err := Resume(context.Background(), t); return err },
 	}
-	e.warnings = gateWarnings(s, b, gs)
+	// What can wait until the gate refuses: every owner of the listeners,
+	// and the warnings. --close-idle needs the owners to check that it
+	// may take their sockets, which must fail before anything changes.
+	var owners []int
+	e.settle = func() (err error) {
+		if e.servers != nil {
+			return nil
+		}
+		if owners, err = ownerPIDs(s, opts.PID); err != nil {
+			return err
+		}
+		srv, err := watchServers(owners)
+		if err != nil {
+			return err
+		}
+		cleanup = append(cleanup, func() { srv.Close() })
+		e.servers = srv
+		e.warnings = gateWarnings(s, b, gs)
+		return nil
+	}
+	if opts.CloseIdle {
+		if err := e.settle(); err != nil {
+			return nil, nil, err
+		}
+		if e.closer, err = newIdleCloser(owners, s.listeners); err != nil {
+			return nil, nil, err
+		}
+	}
 	if !opts.NoVerify {
 		e.verify = func() error { return verifyRefused(s.ns, s.listeners) }
 	}
@@ -233,7 +246,7 @@ func Resume(ctx context.Context, t Target) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, context.Cause(ctx)
 	}
-	s, err := openSession(t, 0, true)
+	s, err := openSession(t, grabFrom(0), true)
 	if err != nil {
 		return nil, err
 	}
@@ -316,10 +329,27 @@ func resumeCandidates(s *session, t Target) ([]gate.Listener, error) {
 	return cands, nil
 }
 
+// grabFrom takes a listener's sockets from processes that hold them, the
+// first found of each (see grabSockets); pid, if set, must hold them.
+func grabFrom(pid int) func(Listener) ([]*os.File, error) {
+	return func(l Listener) ([]*os.File, error) {
+		socks, _, err := grabSockets(l, pid)
+		return socks, err
+	}
+}
+
 // ArmedGates fills in each listener's Gates: the gates of ours armed on it
-// now, whichever process armed them.
+// now, whichever process armed them. It takes the sockets it needs from
+// the listeners' PIDs, when Status filled them in.
 func ArmedGates(t Target, ls []Listener) error {
-	s, err := openSession(t, 0, true)
+	s, err := openSession(t, func(l Listener) ([]*os.File, error) {
+		for _, known := range ls {
+			if known.Listen == l.Listen && len(known.PIDs) > 0 {
+				return grabIn(l, known.PIDs), nil
+			}
+		}
+		return grabFrom(0)(l)
+	}, true)
 	if err != nil {
 		return err
 	}

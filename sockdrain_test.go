@@ -1,9 +1,12 @@
 package sockdrain
 
 import (
+	"encoding/json"
 	"errors"
 	"net/netip"
+	"reflect"
 	"testing"
+	"time"
 )
 
 func TestParseListen(t *testing.T) {
@@ -64,4 +67,22 @@ func FuzzParseListen(f *testing.F) {
 			t.Fatalf("round trip of %q through %q: %+v, %v", s, tg.String(), again, err)
 		}
 	})
+}
+
+// A Report read back from its JSON is the Report: durations included.
+func TestReportJSONRoundTrip(t *testing.T) {
+	rep := Report{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Elapsed: Duration(1234 * time.Millisecond),
+		Event: EventPhase, Phase: TimedOut, Counts: Counts{Established: 2, Idle: 1},
+		Remaining: []Conn{{Peer: "127.0.0.1:5000", State: "ESTABLISHED", Idle: true, SinceRecv: Duration(2500 * time.Millisecond)}}}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Report
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, rep) {
+		t.Errorf("round trip of %s\n got %+v\nwant %+v", b, got, rep)
+	}
 }

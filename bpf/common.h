@@ -20,6 +20,7 @@ typedef __u32 __wsum;
 #define IPPROTO_TCP 6
 
 enum bpf_map_type {
+	BPF_MAP_TYPE_HASH = 1,
 	BPF_MAP_TYPE_ARRAY = 2,
 	BPF_MAP_TYPE_SOCKMAP = 15,
 };

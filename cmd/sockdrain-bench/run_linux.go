@@ -28,6 +28,8 @@ var sections = []section{
 	{"3", runOverhead},
 	{"4", runObserver},
 	{"5", runDrained},
+	{"6", runBusy},
+	{"7", runLB},
 }
 
 // run runs the chosen tables and writes the report.
@@ -40,6 +42,9 @@ func run(cfg config) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.hold > 0 {
+		return kernelLock{ctx, cfg.lock}.hold(func() error { return holdBusy(ctx, cfg.hold, cfg.holdFor) })
+	}
 	start := time.Now()
 	var tables []*benchmark.Table
 	var failed []error
@@ -79,7 +84,8 @@ func writeReport(cfg config, start time.Time, took time.Duration, tables []*benc
 		m.Revision = cfg.revision
 	}
 	b.WriteString(m.Markdown())
-	fmt.Fprintf(&b, "- nginx: %s\n- iproute2: %s\n\n", toolVersion("nginx", "-v"), toolVersion("ss", "-V"))
+	fmt.Fprintf(&b, "- nginx: %s\n- HAProxy: %s\n- iproute2: %s\n\n",
+		toolVersion("nginx", "-v"), toolVersion("haproxy", "-v"), toolVersion("ss", "-V"))
 	for _, t := range tables {
 		if err := t.WriteMarkdown(&b); err != nil {
 			return err

@@ -86,40 +86,11 @@ func (e *RemoteError) Is(target error) bool {
 // errNotRoot is what a peer that is not root is told.
 var errNotRoot = errors.New("only root may use this control socket")
 
-// decodeMessage reads one line. Report.Elapsed goes over the wire as
-// seconds, which sockdrain.Duration does not parse back, so it is read
-// here.
+// decodeMessage reads one line.
 func decodeMessage(line []byte) (message, error) {
-	var wire struct {
-		Report *wireReport `json:"report"`
-		Result *struct {
-			Final wireReport `json:"final"`
-			Kind  string     `json:"kind"`
-			Error string     `json:"error"`
-		} `json:"result"`
-	}
-	if err := json.Unmarshal(line, &wire); err != nil {
+	var m message
+	if err := json.Unmarshal(line, &m); err != nil {
 		return message{}, fmt.Errorf("decode control message: %w", err)
 	}
-	var m message
-	if wire.Report != nil {
-		r := wire.Report.report()
-		m.Report = &r
-	}
-	if wire.Result != nil {
-		m.Result = &Result{Report: wire.Result.Final.report(), Kind: wire.Result.Kind, Error: wire.Result.Error}
-	}
 	return m, nil
-}
-
-// wireReport is a Report whose elapsed seconds shadow Report.Elapsed.
-type wireReport struct {
-	sockdrain.Report
-	Elapsed float64 `json:"elapsed"`
-}
-
-func (w wireReport) report() sockdrain.Report {
-	r := w.Report
-	r.Elapsed = sockdrain.Duration(time.Duration(w.Elapsed * float64(time.Second)).Round(time.Millisecond))
-	return r
 }

@@ -1,0 +1,77 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (MIT OR GPL-2.0)
+//
+// Owners of sockets: a task_file iterator that walks every open file of
+// every process in the kernel and writes (inode, pid, fd) for each socket
+// whose inode user space put in sd_inodes. It replaces reading every
+// /proc/PID/fd/* link, which costs a syscall and a path per descriptor.
+
+#include "common.h"
+
+char __license[] SEC("license") = "Dual MIT/GPL";
+
+// The few kernel fields read, relocated against the running kernel's BTF.
+struct task_struct {
+	int tgid;
+} __attribute__((preserve_access_index));
+
+struct super_block {
+	unsigned long s_magic;
+} __attribute__((preserve_access_index));
+
+struct inode {
+	unsigned long i_ino;
+	struct super_block *i_sb;
+} __attribute__((preserve_access_index));
+
+struct file {
+	struct inode *f_inode;
+} __attribute__((preserve_access_index));
+
+struct bpf_iter_meta {
+	struct seq_file *seq;
+} __attribute__((preserve_access_index));
+
+struct bpf_iter__task_file {
+	struct bpf_iter_meta *meta;
+	struct task_struct *task;
+	__u32 fd;
+	struct file *file;
+} __attribute__((preserve_access_index));
+
+// SOCKFS_MAGIC from linux/magic.h: the inode belongs to a socket, not to a
+// file of another file system that happens to share its number.
+#define SOCKFS_MAGIC 0x534F434B
+
+// The socket inodes to find, written by user space.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u8);
+} sd_inodes SEC(".maps");
+
+// One descriptor that refers to a wanted socket.
+struct owner {
+	__u64 inode;
+	__u32 pid; // thread group id, in the initial pid namespace
+	__u32 fd;
+};
+
+SEC("iter/task_file")
+int sd_find_owners(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	if (!task || !file)
+		return 0;
+	__u64 ino = file->f_inode->i_ino;
+	if (!bpf_map_lookup_elem(&sd_inodes, &ino))
+		return 0;
+	if (file->f_inode->i_sb->s_magic != SOCKFS_MAGIC)
+		return 0;
+	struct owner o = {.inode = ino, .pid = task->tgid, .fd = ctx->fd};
+	bpf_seq_write(ctx->meta->seq, &o, sizeof(o));
+	return 0;
+}

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sockdrain/sockdrain/sockdrain/netns"
+)
+
+// The servers of table 7: Debian's nginx as backends behind Debian's
+// HAProxy, each a process group of its own in the table's namespace,
+// from a config in a directory of its own (as in the keep-alive tests,
+// cmd/sockdrain/realserver_linux_test.go).
+
+// lbPagePath is the page the clients and HAProxy's checks request.
+const lbPagePath = "/page"
+
+// lbNginxConf serves one small page on one address, with nginx's default
+// keep-alive (keepalive_timeout 65s). %[1]s is the directory, %[2]s the
+// address.
+const lbNginxConf = `daemon off;
+master_process on;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	default_type application/octet-stream;
+	server {
+		listen %[2]s;
+		location = ` + lbPagePath + ` { root %[1]s/www; }
+	}
+}
+`
+
+// lbHAProxyConf balances one frontend over the servers %[3]s, with fast
+// checks, L7 retries and redispatch, pooled keep-alive connections to the
+// servers (http-reuse always), and an admin socket.
+const lbHAProxyConf = `global
+	nbthread 2
+	maxconn 2000
+	pidfile %[1]s/haproxy.pid
+	stats socket %[1]s/admin.sock level admin
+defaults
+	mode http
+	timeout connect 1s
+	timeout client 30s
+	timeout server 5s
+	timeout http-request 5s
+	timeout http-keep-alive 30s
+	timeout check 1s
+	retries 3
+	option redispatch 1
+	retry-on conn-failure empty-response response-timeout
+	http-reuse always
+frontend fe
+	bind %[2]s
+	default_backend be
+backend be
+	balance roundrobin
+	option httpchk GET ` + lbPagePath + `
+	default-server check inter 200ms fall 1 rise 2
+%[3]s`
+
+// procGroup is a server process started in its own process group.
+type procGroup struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process is reaped
+}
+
+// startProcGroup starts cmd inside ns in a new process group.
+func startProcGroup(ns *netns.NS, cmd *exec.Cmd) (*procGroup, error) {
+	g := &procGroup{cmd: cmd, done: make(chan struct{})}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Forked from a thread inside ns, the server starts there.
+	if err := ns.Do(cmd.Start); err != nil {
+		return nil, err
+	}
+	go func() { cmd.Wait(); close(g.done) }()
+	return g, nil
+}
+
+// waitExit waits up to limit for the process started to exit.
+func (g *procGroup) waitExit(limit time.Duration) bool {
+	select {
+	case <-g.done:
+		return true
+	case <-time.After(limit):
+		return false
+	}
+}
+
+// kill sends SIGKILL to the whole group and waits for the process.
+func (g *procGroup) kill() {
+	syscall.Kill(-g.cmd.Process.Pid, syscall.SIGKILL)
+	g.waitExit(2 * time.Second)
+}
+
+// lbNginx is one nginx backend, which can be stopped and started again.
+type lbNginx struct {
+	ns   *netns.NS
+	name string
+	addr netip.AddrPort
+	dir  string
+	proc *procGroup
+}
+
+// newLBNginx writes the config and page of a backend on addr and starts it.
+func newLBNginx(ns *netns.NS, name string, addr netip.AddrPort, page []byte) (*lbNginx, error) {
+	dir, err := os.MkdirTemp("", "sockdrain-bench-lb-nginx-")
+	if err != nil {
+		return nil, err
+	}
+	n := &lbNginx{ns: ns, name: name, addr: addr, dir: dir}
+	// Readable by nginx's unprivileged workers.
+	err = errors.Join(os.Chmod(dir, 0o755), os.Mkdir(filepath.Join(dir, "www"), 0o755),
+		os.WriteFile(filepath.Join(dir, "www", strings.TrimPrefix(lbPagePath, "/")), page, 0o644),
+		os.WriteFile(filepath.Join(dir, "nginx.conf"), fmt.Appendf(nil, lbNginxConf, dir, addr), 0o644))
+	if err == nil {
+		err = n.start()
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("nginx %s: %w", name, err)
+	}
+	return n, nil
+}
+
+func (n *lbNginx) args() []string {
+	return []string{"-p", n.dir, "-e", filepath.Join(n.dir, "error.log"), "-c", filepath.Join(n.dir, "nginx.conf")}
+}
+
+// start starts nginx and waits until it accepts.
+func (n *lbNginx) start() error {
+	cmd := exec.Command("nginx", n.args()...)
+	cmd.Stderr = os.Stderr
+	g, err := startProcGroup(n.ns, cmd)
+	if err != nil {
+		return fmt.Errorf("start nginx: %w", err)
+	}
+	n.proc = g
+	if err := waitListening(n.ns, n.addr, 5*time.Second); err != nil {
+		g.kill()
+		return err
+	}
+	return nil
+}
+
+// quitCommand is the shell command that makes this nginx quit gracefully,
+// as an operator writes it for --stop.
+func (n *lbNginx) quitCommand() string {
+	return strings.Join(append(append([]string{"nginx"}, n.args()...), "-s", "quit"), " ")
+}
+
+// close kills nginx and removes its directory.
+func (n *lbNginx) close() {
+	n.proc.kill()
+	os.RemoveAll(n.dir)
+}
+
+// lbHAProxy is HAProxy in the foreground with an admin socket.
+type lbHAProxy struct {
+	dir  string
+	proc *procGroup
+}
+
+// startLBHAProxy starts HAProxy on front in ns over servers (name and
+// address, in order) and waits until every server is UP.
+func startLBHAProxy(ns *netns.NS, front netip.AddrPort, servers []*lbNginx) (*lbHAProxy, error) {
+	dir, err := os.MkdirTemp("", "sockdrain-bench-lb-haproxy-")
+	if err != nil {
+		return nil, err
+	}
+	var lines strings.Builder
+	for _, s := range servers {
+		fmt.Fprintf(&lines, "\tserver %s %s\n", s.name, s.addr)
+	}
+	conf := filepath.Join(dir, "haproxy.cfg")
+	log, err := os.Create(filepath.Join(dir, "haproxy.log"))
+	if err == nil {
+		defer log.Close()
+		err = os.WriteFile(conf, fmt.Appendf(nil, lbHAProxyConf, dir, front, lines.String()), 0o644)
+	}
+	h := &lbHAProxy{dir: dir}
+	if err == nil {
+		// Its alerts (servers going DOWN and UP) go to a file, not the
+		// bench's progress.
+		cmd := exec.Command("haproxy", "-db", "-f", conf)
+		cmd.Stdout, cmd.Stderr = log, log
+		h.proc, err = startProcGroup(ns, cmd)
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start haproxy: %w", err)
+	}
+	if err := waitListening(ns, front, 5*time.Second); err != nil {
+		h.close()
+		return nil, err
+	}
+	for _, s := range servers {
+		if _, err := h.waitStatus(s.name, "UP", 5*time.Second); err != nil {
+			h.close()
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// close kills HAProxy and removes its directory.
+func (h *lbHAProxy) close() {
+	h.proc.kill()
+	os.RemoveAll(h.dir)
+}
+
+// command sends one command to the admin socket and returns the answer.
+func (h *lbHAProxy) command(cmd string) (string, error) {
+	c, err := net.DialTimeout("unix", filepath.Join(h.dir, "admin.sock"), time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := fmt.Fprintf(c, "%s\n", cmd); err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	_, err = bufio.NewReader(c).WriteTo(&b)
+	return b.String(), err
+}
+
+// stats returns `show stat` for server be/name, field by field (status,
+// scur, stot, wretr, wredis, ...).
+func (h *lbHAProxy) stats(name string) (map[string]string, error) {
+	out, err := h.command("show stat")
+	if err != nil {
+		return nil, fmt.Errorf("haproxy show stat: %w", err)
+	}
+	return parseShowStat(out, "be", name)
+}
+
+// parseShowStat finds the line of proxy/server in `show stat`'s CSV.
+func parseShowStat(out, proxy, server string) (map[string]string, error) {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 2 || !strings.HasPrefix(lines[0], "# ") {
+		return nil, fmt.Errorf("haproxy show stat: %q", out)
+	}
+	head := strings.Split(strings.TrimPrefix(lines[0], "# "), ",")
+	for _, l := range lines[1:] {
+		f := strings.Split(l, ",")
+		if len(f) < 2 || f[0] != proxy || f[1] != server {
+			continue
+		}
+		m := make(map[string]string, len(head))
+		for i, k := range head {
+			if i < len(f) {
+				m[k] = f[i]
+			}
+		}
+		return m, nil
+	}
+	return nil, fmt.Errorf("haproxy show stat has no server %s/%s", proxy, server)
+}
+
+// waitStatus waits until HAProxy reports server name's status as exactly
+// want (UP, DOWN, MAINT), and returns how long that took.
+func (h *lbHAProxy) waitStatus(name, want string, limit time.Duration) (time.Duration, error) {
+	start := time.Now()
+	var got string
+	for time.Since(start) < limit {
+		s, err := h.stats(name)
+		if err != nil {
+			return 0, err
+		}
+		if got = s["status"]; got == want {
+			return time.Since(start), nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("haproxy: server %s is %q after %s, want %s", name, got, limit, want)
+}

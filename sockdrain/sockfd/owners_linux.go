@@ -1,0 +1,131 @@
+package sockfd
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+// ownerLen is the size of struct owner in bpf/owners.c: inode, pid, fd.
+const ownerLen = 16
+
+// maxIterInodes is sd_inodes' max_entries in bpf/owners.c.
+const maxIterInodes = 1024
+
+// errIterPIDs reports pids from the iterator that do not name the
+// processes /proc shows: this process is in a pid namespace of its own.
+var errIterPIDs = errors.New("iterator pids do not match /proc")
+
+// iterFailed caches a conclusive reason the iterator cannot serve (a
+// kernel without it, no permission, a pid namespace of our own), so later
+// calls go straight to /proc.
+var iterFailed struct {
+	sync.Mutex
+	err error
+}
+
+// kernelTypes holds the running kernel's BTF, which the iterator's CO-RE
+// relocations and attach target need: parsed once per process (about 20
+// ms), not once per use.
+var kernelTypes = btf.NewCache()
+
+// iterHolders finds the holders of inodes with a BPF task_file iterator
+// (Linux 5.8): the kernel walks every process's descriptors and reports
+// only those of the wanted sockets, so the cost is one kernel walk rather
+// than a readlink per descriptor on the host.
+func iterHolders(inodes []uint64) (map[uint64][]Holder, error) {
+	iterFailed.Lock()
+	defer iterFailed.Unlock()
+	if iterFailed.err != nil {
+		return nil, iterFailed.err
+	}
+	if len(inodes) >= maxIterInodes { // one entry is the marker's
+		return nil, fmt.Errorf("find owners of %d sockets: the iterator takes at most %d", len(inodes), maxIterInodes)
+	}
+	found, err := runIter(inodes)
+	if errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, errIterPIDs) || errors.Is(err, os.ErrPermission) {
+		iterFailed.err = err
+	}
+	return found, err
+}
+
+func runIter(inodes []uint64) (map[uint64][]Holder, error) {
+	marker, err := newMarker()
+	if err != nil {
+		return nil, err
+	}
+	defer marker.Close()
+	var objs ownersObjects
+	if err := loadOwnersObjects(&objs, &ebpf.CollectionOptions{Cache: kernelTypes}); err != nil {
+		return nil, fmt.Errorf("load owners iterator: %w", err)
+	}
+	defer objs.Close()
+	for _, ino := range append([]uint64{marker.ino}, inodes...) {
+		if err := objs.SdInodes.Put(ino, uint8(1)); err != nil {
+			return nil, fmt.Errorf("add inode %d to owners iterator: %w", ino, err)
+		}
+	}
+	it, err := link.AttachIter(link.IterOptions{Program: objs.SdFindOwners})
+	if err != nil {
+		return nil, fmt.Errorf("attach owners iterator: %w", err)
+	}
+	defer it.Close()
+	r, err := it.Open()
+	if err != nil {
+		return nil, fmt.Errorf("open owners iterator: %w", err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read owners iterator: %w", err)
+	}
+	found := parseOwners(b)
+	if want := (Holder{PID: os.Getpid(), FD: marker.fd}); !slices.Contains(found[marker.ino], want) {
+		return nil, fmt.Errorf("find this process (%v) among %v: %w", want, found[marker.ino], errIterPIDs)
+	}
+	delete(found, marker.ino)
+	return found, nil
+}
+
+// marker is a socket of this process that the iterator must find under
+// this process's pid: the kernel reports pids of the initial pid
+// namespace, which are not ours in a container.
+type marker struct {
+	fd  int
+	ino uint64
+}
+
+func newMarker() (*marker, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("fstat", err)
+	}
+	return &marker{fd: fd, ino: st.Ino}, nil
+}
+
+func (m *marker) Close() error { return unix.Close(m.fd) }
+
+// parseOwners decodes the iterator's records.
+func parseOwners(b []byte) map[uint64][]Holder {
+	found := map[uint64][]Holder{}
+	for ; len(b) >= ownerLen; b = b[ownerLen:] {
+		ino := binary.NativeEndian.Uint64(b[0:8])
+		h := Holder{PID: int(binary.NativeEndian.Uint32(b[8:12])), FD: int(binary.NativeEndian.Uint32(b[12:16]))}
+		found[ino] = append(found[ino], h)
+	}
+	return found
+}
