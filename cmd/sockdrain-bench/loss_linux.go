@@ -12,6 +12,7 @@ import (
 	"github.com/sockdrain/sockdrain/sockdrain/demoserver"
 	"github.com/sockdrain/sockdrain/sockdrain/loadgen"
 	"github.com/sockdrain/sockdrain/sockdrain/netns"
+	"github.com/sockdrain/sockdrain/sockdrain/stoploss"
 )
 
 // Load shape for every loss stop.
@@ -100,15 +101,13 @@ func lossStop(ctx context.Context, st strategy, lv level) (stopResult, error) {
 	time.Sleep(lossWarmup)
 	rate := float64(load.Counts().Total()) / time.Since(start).Seconds()
 	drops, dropErr := listenDrops(ns)
-	load.Mark()
-	var stopErr error
+	var stop func() error
 	if !st.control {
-		stopErr = stopWith(ctx, ns, srv, st.gate)
+		stop = func() error { return stopWith(ctx, ns, srv, st.gate) }
 	}
-	time.Sleep(lossAfter)
-	load.Stop()
-	res, err := load.Wait()
+	res, err := stoploss.Measure(load, stop, lossAfter)
 	after, dropErr2 := listenDrops(ns)
+	var stopErr error
 	if st.control {
 		stopErr = ignoreStopTimeout(srv.Stop())
 	}
@@ -122,17 +121,16 @@ func lossStop(ctx context.Context, st strategy, lv level) (stopResult, error) {
 // stopWith drains srv with gate first, if gate is set, then stops it; a
 // drained gate is then opened again, so nothing outlives the namespace.
 func stopWith(ctx context.Context, ns *netns.NS, srv server, gate string) error {
+	stop := func() error { return ignoreStopTimeout(srv.Stop()) }
 	if gate == "" {
-		return ignoreStopTimeout(srv.Stop())
+		return stop()
 	}
 	t := sockdrain.Target{Addr: srv.Addr().Addr(), Port: srv.Addr().Port(), NetNS: ns.Path()}
-	_, err := sockdrain.Drain(ctx, t, sockdrain.Options{Backend: gate, Timeout: 20 * time.Second})
+	_, err := stoploss.DrainThenStop(ctx, t, sockdrain.Options{Backend: gate, Timeout: 20 * time.Second}, stop)
 	if err != nil {
-		err = fmt.Errorf("drain with %s: %w", gate, err)
+		return fmt.Errorf("drain with %s, then stop: %w", gate, err)
 	}
-	err = errors.Join(err, ignoreStopTimeout(srv.Stop()))
-	_, rerr := sockdrain.Resume(ctx, t)
-	return errors.Join(err, rerr)
+	return nil
 }
 
 // ignoreStopTimeout: a stop that had to cut requests is a result the

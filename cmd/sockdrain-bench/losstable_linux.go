@@ -5,6 +5,7 @@ import (
 
 	"github.com/sockdrain/sockdrain/sockdrain/benchmark"
 	"github.com/sockdrain/sockdrain/sockdrain/loadgen"
+	"github.com/sockdrain/sockdrain/sockdrain/stoploss"
 )
 
 // short writes a summary as "median [min–max]".
@@ -56,16 +57,12 @@ func lossTable(levels []level, cells map[[2]int]*lossCell, n int, max float64) *
 			if c == nil {
 				continue
 			}
-			badStops := 0
-			var total int64
+			var tally stoploss.Tally
 			for _, s := range c.stops {
-				if s.counts.Bad() > 0 {
-					badStops++
-				}
-				total += s.counts.Bad()
+				tally.Add(s.counts)
 			}
 			t.AddRow(st.name, lv.name, short(perStop(c.stops, func(s stopResult) float64 { return s.rate })),
-				fmt.Sprintf("%d/%d", badStops, len(c.stops)),
+				fmt.Sprintf("%d/%d", tally.StopsWithLosses, tally.Stops),
 				short(perStop(c.stops, kind(loadgen.Counts.Bad))),
 				short(perStop(c.stops, kind(func(c loadgen.Counts) int64 { return c.ResetBeforeResponse }))),
 				short(perStop(c.stops, kind(func(c loadgen.Counts) int64 { return c.ResetMidResponse }))),
@@ -74,7 +71,7 @@ func lossTable(levels []level, cells map[[2]int]*lossCell, n int, max float64) *
 				short(perStop(c.stops, kind(func(c loadgen.Counts) int64 { return c.Other }))),
 				short(perStop(c.stops, kind(func(c loadgen.Counts) int64 { return c.Refused }))),
 				short(perStop(c.stops, func(s stopResult) float64 { return float64(s.drops) })),
-				fmt.Sprint(total))
+				fmt.Sprint(tally.Lost()))
 		}
 	}
 	t.Notes = append(t.Notes, lossSamples(cells)...)

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"strconv"
 	"time"
@@ -14,16 +12,29 @@ import (
 	"github.com/sockdrain/sockdrain/sockdrain/demoserver"
 	"github.com/sockdrain/sockdrain/sockdrain/loadgen"
 	"github.com/sockdrain/sockdrain/sockdrain/netns"
+	"github.com/sockdrain/sockdrain/sockdrain/stoploss"
 	"github.com/urfave/cli/v2"
 )
 
+const (
+	// demoAfter is how long clients keep knocking on the port after a stop.
+	demoAfter = 300 * time.Millisecond
+	// demoAttempt bounds each client's attempt: one that hangs this long
+	// counts as lost (timed out). Real clients wait at least as long; a
+	// shorter bound would count a server slowed by a busy machine as a
+	// loss.
+	demoAttempt = 5 * time.Second
+)
+
 // demoConfig is one demo: the built-in server under closed-loop load, in a
-// private network namespace.
+// private network namespace, stopped several times each way.
 type demoConfig struct {
 	backend   string
 	clients   int
 	delay     time.Duration
 	warmup    time.Duration
+	stops     int
+	server    string
 	listeners int
 	mptcp     bool
 }
@@ -31,144 +42,206 @@ type demoConfig struct {
 func demoCommand(e env) *cli.Command {
 	return &cli.Command{
 		Name:  "demo",
-		Usage: "stop a loaded server twice in a private netns, without and with sockdrain, and count what clients saw",
-		Description: "Creates a network namespace, starts the built-in HTTP server in it with a small delay per\n" +
-			"request, and drives closed-loop load at it. Round one stops the server the usual way (closing\n" +
-			"its listeners); round two drains it with sockdrain first. Prints each round's outcomes:\n" +
-			"complete, refused, reset, timeout, partial. Exits 1 if the drained round lost a client.",
+		Usage: "stop a loaded server in a private netns, without and with sockdrain, and count what clients saw",
+		Description: "Creates a network namespace and stops the built-in HTTP server in it, under closed-loop load,\n" +
+			"--stops times each way: the usual way (closing its listeners), then after a sockdrain drain.\n" +
+			"Each stop starts a fresh server, loads it for --warmup, stops it, and counts what the clients\n" +
+			"in flight at the stop, or arriving after it, saw: complete, refused, reset, timeout, partial.\n" +
+			"Then keep-alive clients: a drain alone waits on their connections (the demo gives up after 2s),\n" +
+			"and a drain that hands over to the server's own stop (Options.Stop) ends them, --stops times.\n" +
+			"Exits 1 if a client of a drained server saw anything but a complete response or a refusal.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "backend", Value: "auto", Usage: "gate for the drained round"},
+			&cli.StringFlag{Name: "backend", Value: "auto", Usage: "gate for the drained stops"},
 			&cli.IntFlag{Name: "clients", Value: 64, Usage: "closed-loop clients"},
 			&cli.DurationFlag{Name: "delay", Value: 5 * time.Millisecond, Usage: "server's delay per request"},
-			&cli.DurationFlag{Name: "warmup", Value: 2 * time.Second, Usage: "load before each stop"},
+			&cli.DurationFlag{Name: "warmup", Value: 500 * time.Millisecond, Usage: "load before each stop"},
+			&cli.IntFlag{Name: "stops", Value: 5, Usage: "stops each way"},
 			&cli.StringFlag{Name: "server", Value: "reuseport", Usage: "reuseport (4 sockets), plain, or mptcp (Go's default)"},
-			&cli.BoolFlag{Name: "json", Usage: "print the outcomes as JSON"},
+			&cli.BoolFlag{Name: "json", Usage: "print the outcomes as one JSON object"},
 		},
 		Action: func(c *cli.Context) error {
 			cfg, err := demoFlags(c)
 			if err != nil {
 				return err
 			}
-			rows, err := runDemo(c.Context, e, cfg, c.Bool("json"))
+			out := newDemoOutput(e, c.Bool("json"))
+			res, err := runDemo(c.Context, cfg, out)
 			if err != nil {
 				return err
 			}
-			if err := printDemo(e, rows, c.Bool("json")); err != nil {
+			if err := out.result(res); err != nil {
 				return err
 			}
-			if bad := rows[1].Result.Counts.Bad(); bad > 0 {
-				return fmt.Errorf("the drained round lost %d clients", bad)
+			var errs []error
+			for _, d := range res.Strategies[1:] {
+				if d.Lost > 0 {
+					errs = append(errs, fmt.Errorf("%s: %d of %d stops lost %d clients", d.Name, d.StopsWithLosses, d.Stops, d.Lost))
+				}
 			}
-			return nil
+			return errors.Join(errs...)
 		},
 	}
 }
 
 func demoFlags(c *cli.Context) (demoConfig, error) {
 	cfg := demoConfig{backend: c.String("backend"), clients: c.Int("clients"), delay: c.Duration("delay"),
-		warmup: c.Duration("warmup"), listeners: 1}
-	switch c.String("server") {
+		warmup: c.Duration("warmup"), stops: c.Int("stops"), server: c.String("server"), listeners: 1}
+	switch cfg.server {
 	case "reuseport":
 		cfg.listeners = 4
 	case "mptcp":
 		cfg.mptcp = true
 	case "plain":
 	default:
-		return cfg, badInput("--server %q: want reuseport, plain or mptcp", c.String("server"))
+		return cfg, badInput("--server %q: want reuseport, plain or mptcp", cfg.server)
 	}
-	if cfg.clients < 1 || cfg.clients > 1024 || cfg.delay < 0 || cfg.warmup <= 0 || cfg.warmup > time.Minute {
-		return cfg, badInput("--clients must be 1 to 1024, --delay not negative, --warmup up to 1m")
+	if cfg.clients < 1 || cfg.clients > 1024 || cfg.delay < 0 || cfg.warmup <= 0 || cfg.warmup > time.Minute ||
+		cfg.stops < 1 || cfg.stops > 100 {
+		return cfg, badInput("--clients must be 1 to 1024, --delay not negative, --warmup up to 1m, --stops 1 to 100")
 	}
 	return cfg, nil
 }
 
-func runDemo(ctx context.Context, e env, cfg demoConfig, quiet bool) ([]loadgen.Row, error) {
+// demo is a running demo and its namespace.
+type demo struct {
+	cfg demoConfig
+	ns  *netns.NS
+}
+
+func runDemo(ctx context.Context, cfg demoConfig, out *demoOutput) (demoResult, error) {
 	ns, err := netns.Create("sockdrain-demo-" + strconv.Itoa(os.Getpid()))
 	if err != nil {
-		return nil, err
+		return demoResult{}, err
 	}
 	defer ns.Remove()
-	var rows []loadgen.Row
-	for _, drained := range []bool{false, true} {
-		label := "plain stop"
-		if drained {
-			label = "sockdrain, then stop"
+	d := &demo{cfg: cfg, ns: ns}
+	res := demoResult{Namespace: ns.Path(), Server: cfg.server, Clients: cfg.clients,
+		Delay: sockdrain.Duration(cfg.delay), Warmup: sockdrain.Duration(cfg.warmup),
+		Pause: sockdrain.Duration(keepAlivePause)}
+	out.intro(res, cfg.stops)
+	for _, k := range []demoKind{plainStop, drainThenStop, handOver} {
+		if k == handOver {
+			out.keepAliveIntro(res)
+			w, err := d.drainAlone(ctx)
+			if err != nil {
+				return res, fmt.Errorf("keep-alive drain alone: %w", err)
+			}
+			res.DrainAlone = &w
+			out.drainAlone(w)
 		}
-		if !quiet {
-			fmt.Fprintf(e.stdout, "== %s: %d clients, %s per request\n", label, cfg.clients, cfg.delay)
-		}
-		res, err := demoRound(ctx, e, ns, cfg, drained, quiet)
+		st, err := d.strategy(ctx, k, out)
 		if err != nil {
-			return nil, fmt.Errorf("%s round: %w", label, err)
+			return res, err
 		}
-		rows = append(rows, loadgen.Row{Label: label, Result: res})
+		res.Strategies = append(res.Strategies, st)
 	}
-	return rows, nil
+	res.Summary = demoSummary(res.Strategies)
+	return res, nil
 }
 
-// demoRound loads the server, stops it (after a drain when drained), and
-// returns what the clients saw.
-func demoRound(ctx context.Context, e env, ns *netns.NS, cfg demoConfig, drained, quiet bool) (loadgen.Result, error) {
-	srv, err := demoserver.Start(demoserver.Config{Addr: "127.0.0.1:0", Listeners: cfg.listeners,
-		MPTCP: cfg.mptcp, Delay: cfg.delay, Do: ns.Do})
-	if err != nil {
-		return loadgen.Result{}, err
+// strategy stops a server cfg.stops times the way k says.
+func (d *demo) strategy(ctx context.Context, k demoKind, out *demoOutput) (demoStrategy, error) {
+	st := newDemoStrategy(k)
+	out.strategy(st)
+	for i := range d.cfg.stops {
+		s, err := d.stopOnce(ctx, k)
+		if err != nil {
+			return st, fmt.Errorf("%s, stop %d: %w", st.Name, i+1, err)
+		}
+		st.add(s)
+		out.stop(st, i, d.cfg.stops)
 	}
-	defer srv.Stop()
-	load, err := loadgen.Start(ctx, loadgen.Config{Addr: srv.Addr().String(), Workers: cfg.clients,
-		Duration: cfg.warmup + time.Minute, MaxAttempts: 5_000_000, CheckBody: true, Dial: loadgen.DialIn(ns)})
+	return st, nil
+}
+
+// start starts a server and its load, and waits the warm-up: keep-alive
+// ones when keepAlive. stop stops both.
+func (d *demo) start(ctx context.Context, keepAlive bool) (srv *demoserver.Server, load *loadgen.Load, stop func(), err error) {
+	srv, err = demoserver.Start(demoserver.Config{Addr: "127.0.0.1:0", Listeners: d.cfg.listeners,
+		MPTCP: d.cfg.mptcp, Delay: d.cfg.delay, KeepAlive: keepAlive, Do: d.ns.Do})
 	if err != nil {
-		return loadgen.Result{}, err
+		return nil, nil, nil, err
 	}
-	defer load.Stop()
+	cfg := loadgen.Config{Addr: srv.Addr().String(), Workers: d.cfg.clients, Duration: d.cfg.warmup + time.Minute,
+		AttemptTimeout: demoAttempt, CheckBody: true, Dial: loadgen.DialIn(d.ns)}
+	if keepAlive {
+		cfg.KeepAlive, cfg.Pause = true, keepAlivePause
+	}
+	load, err = loadgen.Start(ctx, cfg)
+	if err != nil {
+		srv.Stop()
+		return nil, nil, nil, err
+	}
+	stop = func() {
+		load.Stop()
+		load.Wait()
+		srv.Stop()
+	}
 	select {
-	case <-time.After(cfg.warmup):
+	case <-time.After(d.cfg.warmup):
+		return srv, load, stop, nil
 	case <-ctx.Done():
-		return loadgen.Result{}, context.Cause(ctx)
+		stop()
+		return nil, nil, nil, context.Cause(ctx)
 	}
-	if drained {
-		if err := demoDrain(ctx, e, ns, srv.Addr(), cfg.backend, quiet); err != nil {
-			return loadgen.Result{}, err
-		}
-	}
-	if err := srv.Stop(); err != nil && !errors.Is(err, demoserver.ErrStopTimeout) {
-		return loadgen.Result{}, err
-	}
-	time.Sleep(300 * time.Millisecond) // clients keep knocking on the stopped port
-	load.Stop()
-	return load.Wait()
 }
 
-func demoDrain(ctx context.Context, e env, ns *netns.NS, addr netip.AddrPort, backend string, quiet bool) error {
-	t := sockdrain.Target{Addr: addr.Addr(), Port: addr.Port(), NetNS: ns.Path()}
-	out := newDrainOutput(e, false)
-	opts := sockdrain.Options{Backend: backend, Timeout: 20 * time.Second}
-	if !quiet {
-		opts.OnReport = out.report
+// stopOnce starts a server, loads it for the warm-up, stops it the way k
+// says, and returns what the clients saw from the stop on.
+func (d *demo) stopOnce(ctx context.Context, k demoKind) (demoStop, error) {
+	srv, load, end, err := d.start(ctx, k == handOver)
+	if err != nil {
+		return demoStop{}, err
 	}
-	_, err := sockdrain.Drain(ctx, t, opts)
-	out.end()
-	// The demo's namespace goes away; open the gate so nothing of ours
-	// outlives it (a pinned gate would keep the namespace alive).
-	_, rerr := sockdrain.Resume(ctx, t)
-	return errors.Join(err, rerr)
+	defer end()
+	var s demoStop
+	stop := func() error { return ignoreStopTimeout(srv.Stop()) }
+	switch k {
+	case drainThenStop:
+		plain := stop
+		stop = func() error { return d.drain(ctx, srv, plain, &s) }
+	case handOver:
+		stop = func() error { return d.drain(ctx, srv, nil, &s) }
+	}
+	res, err := stoploss.Measure(load, stop, demoAfter)
+	s.Counts, s.Lost, s.Samples = res.SinceMark, res.SinceMark.Bad(), res.Samples
+	return s, err
 }
 
-func printDemo(e env, rows []loadgen.Row, asJSON bool) error {
-	if asJSON {
-		out := map[string]loadgen.Result{"plain_stop": rows[0].Result, "sockdrain": rows[1].Result}
-		b, err := json.Marshal(out)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(e.stdout, "%s\n", b)
-		return err
+// drain drains srv and stops it: after the drain with stop, or with stop
+// nil by handing over to srv.Shutdown once the backlog is empty. Only then
+// it opens the gate. It notes in s when the gate refused, when the server
+// began to stop and when the port was drained.
+func (d *demo) drain(ctx context.Context, srv *demoserver.Server, stop func() error, s *demoStop) error {
+	t := sockdrain.Target{Addr: srv.Addr().Addr(), Port: srv.Addr().Port(), NetNS: d.ns.Path()}
+	opts := sockdrain.Options{Backend: d.cfg.backend, Timeout: 20 * time.Second, Idle: keepAliveIdle,
+		OnReport: s.note}
+	if stop == nil {
+		opts.Stop = func(ctx context.Context) error { return ignoreStopTimeout(srv.Shutdown(ctx)) }
 	}
-	fmt.Fprintln(e.stdout)
-	if err := loadgen.WriteTable(e.stdout, rows...); err != nil {
-		return err
+	r, err := stoploss.DrainThenStop(ctx, t, opts, stop)
+	s.Gate, s.Drained = r.Backend, r.Elapsed
+	return err
+}
+
+// note takes what a stop's drain reports.
+func (s *demoStop) note(r sockdrain.Report) {
+	switch {
+	case r.Event == sockdrain.EventPhase && r.Phase == sockdrain.Gated:
+		s.Gated, s.GateMessage = r.Elapsed, r.Message
+	case r.Event == sockdrain.EventWarning:
+		s.Warnings = append(s.Warnings, r.Message)
 	}
-	c := rows[1].Result.Counts
-	fmt.Fprintf(e.stdout, "\nwith sockdrain: %d bad outcomes (resets, timeouts, partial answers); every other client got a complete response or ECONNREFUSED\n", c.Bad())
-	return nil
+	if r.Stopping && s.Stopped == 0 {
+		s.Stopped = r.Elapsed
+	}
+}
+
+// ignoreStopTimeout: a stop that had to cut requests is what the clients
+// report (as resets), not a failure of the demo.
+func ignoreStopTimeout(err error) error {
+	if errors.Is(err, demoserver.ErrStopTimeout) {
+		return nil
+	}
+	return err
 }

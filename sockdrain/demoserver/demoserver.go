@@ -1,6 +1,7 @@
-// Package demoserver is a small HTTP/1.0 server for `sockdrain demo` and
-// for tests: it answers every request on a new connection with a fixed body
-// after a fixed delay, then closes the connection.
+// Package demoserver is a small HTTP server for `sockdrain demo` and for
+// tests: it answers every request with a fixed body after a fixed delay,
+// then closes the connection (HTTP/1.0), or with Config.KeepAlive waits
+// for the next request on it (HTTP/1.1).
 //
 // It listens with one socket, or with K SO_REUSEPORT sockets that each have
 // their own accept loop, over TCP or MPTCP, IPv4 or IPv6, inside whatever
@@ -8,6 +9,7 @@
 package demoserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -53,6 +55,11 @@ type Config struct {
 	BodySize int
 	// ReadTimeout bounds reading a request; DefaultReadTimeout when 0.
 	ReadTimeout time.Duration
+	// KeepAlive answers HTTP/1.1 requests, keeping each connection open
+	// for the client's next request until the client closes it, or the
+	// server stops. ReadTimeout then also bounds how long a connection may
+	// stay idle.
+	KeepAlive bool
 	// StopTimeout bounds how long Stop waits for requests in flight;
 	// DefaultStopTimeout when 0.
 	StopTimeout time.Duration
@@ -89,13 +96,15 @@ func (c Config) withDefaults() Config {
 type Server struct {
 	cfg       Config
 	listeners []*net.TCPListener
-	response  []byte
+	response  []byte        // the response, keeping the connection open
+	last      []byte        // the response, closing the connection
 	kill      chan struct{} // closed when Stop gives up waiting
 
 	accepts  sync.WaitGroup
 	requests sync.WaitGroup
 	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
+	conns    map[net.Conn]bool // open connections: true while idle between requests
+	stopping bool
 	stopped  bool
 	stopErr  error
 
@@ -117,10 +126,14 @@ type Stats struct {
 func Start(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	s := &Server{
-		cfg:      cfg,
-		response: response(cfg.BodySize),
-		kill:     make(chan struct{}),
-		conns:    map[net.Conn]struct{}{},
+		cfg:   cfg,
+		last:  response(cfg.BodySize, false),
+		kill:  make(chan struct{}),
+		conns: map[net.Conn]bool{},
+	}
+	s.response = s.last
+	if cfg.KeepAlive {
+		s.response = response(cfg.BodySize, true)
 	}
 	if err := cfg.Do(s.listen); err != nil {
 		return nil, err
@@ -132,9 +145,15 @@ func Start(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-func response(size int) []byte {
-	head := fmt.Appendf(nil, "HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\n"+
-		"Content-Length: %d\r\nConnection: close\r\n\r\n", size)
+// response is the whole response: HTTP/1.1 that keeps the connection open
+// when keepAlive, HTTP/1.0 that closes it otherwise.
+func response(size int, keepAlive bool) []byte {
+	version, conn := "1.0", "close"
+	if keepAlive {
+		version, conn = "1.1", "keep-alive"
+	}
+	head := fmt.Appendf(nil, "HTTP/%s 200 OK\r\nContent-Type: application/octet-stream\r\n"+
+		"Content-Length: %d\r\nConnection: %s\r\n\r\n", version, size, conn)
 	body := make([]byte, size)
 	loadgen.FillBody(body)
 	return append(head, body...)
@@ -175,10 +194,24 @@ func (s *Server) Stats() Stats {
 }
 
 // Stop closes the listeners, which resets any connection still in their
-// accept queues, then waits up to StopTimeout for requests in flight to be
-// answered. After that it closes the rest and returns ErrStopTimeout.
-// Later calls return the first call's result.
+// accept queues, and closes idle keep-alive connections; then it waits up
+// to StopTimeout for requests in flight to be answered, each with
+// Connection: close. After that it closes the rest and returns
+// ErrStopTimeout. Later calls return the first call's result.
 func (s *Server) Stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StopTimeout)
+	defer cancel()
+	return s.Shutdown(ctx)
+}
+
+// Shutdown stops the server the way net/http's Server.Shutdown does, and
+// is what a drain's Options.Stop should call once the accept queues are
+// empty: it closes the listeners (resetting whatever they still queue) and
+// the idle keep-alive connections, lets each request in flight finish with
+// Connection: close, and waits until every connection has closed. If ctx
+// ends first it cuts the rest and returns ErrStopTimeout. Later calls
+// return the first call's result.
+func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if s.stopped {
 		defer s.mu.Unlock()
@@ -194,32 +227,44 @@ func (s *Server) Stop() error {
 		}
 	}
 	s.accepts.Wait()
-	errs = append(errs, s.waitRequests())
+	s.closeIdle()
+	errs = append(errs, s.waitRequests(ctx))
 	s.mu.Lock()
 	s.stopErr = errors.Join(errs...)
 	s.mu.Unlock()
 	return s.stopErr
 }
 
-// waitRequests waits for the requests in flight, cutting them at the stop
-// timeout.
-func (s *Server) waitRequests() error {
+// closeIdle marks the server stopping and closes the connections idle
+// between requests.
+func (s *Server) closeIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopping = true
+	for c, idle := range s.conns {
+		if idle {
+			c.Close()
+		}
+	}
+}
+
+// waitRequests waits for the requests in flight, cutting them when ctx
+// ends.
+func (s *Server) waitRequests(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		s.requests.Wait()
 		close(done)
 	}()
-	t := time.NewTimer(s.cfg.StopTimeout)
-	defer t.Stop()
 	select {
 	case <-done:
 		return nil
-	case <-t.C:
+	case <-ctx.Done():
 	}
 	close(s.kill)
 	n := s.closeConns()
 	<-done
-	return fmt.Errorf("stop demo server: cut %d after %v: %w", n, s.cfg.StopTimeout, ErrStopTimeout)
+	return fmt.Errorf("stop demo server: cut %d: %w", n, ErrStopTimeout)
 }
 
 func (s *Server) closeConns() int {

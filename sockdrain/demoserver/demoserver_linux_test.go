@@ -183,3 +183,59 @@ func TestListenError(t *testing.T) {
 		t.Errorf("start on a taken port: %v, want EADDRINUSE", err)
 	}
 }
+
+// TestKeepAlive serves 200 requests from 4 keep-alive clients on 4
+// connections.
+func TestKeepAlive(t *testing.T) {
+	ns := nstest.New(t)
+	s := start(t, Config{Do: ns.Do, KeepAlive: true, BodySize: 100})
+	res, err := loadgen.Run(t.Context(), loadgen.Config{
+		Addr: s.Addr().String(), Workers: 4, MaxAttempts: 200, CheckBody: true, KeepAlive: true, Do: ns.Do,
+	})
+	if err != nil || res.Counts != (loadgen.Counts{Complete: 200}) {
+		t.Fatalf("load: %+v %v, want 200 complete", res, err)
+	}
+	if st := s.Stats(); st.Accepted != 4 || st.Served != 200 {
+		t.Errorf("stats %+v, want 4 connections and 200 responses", st)
+	}
+}
+
+// TestShutdownClosesIdleKeepAlive stops a keep-alive server with one idle
+// connection and one request in flight: the idle one is closed at once,
+// the request is answered with Connection: close, and Shutdown returns
+// without waiting for the idle client.
+func TestShutdownClosesIdleKeepAlive(t *testing.T) {
+	ns := nstest.New(t)
+	s := start(t, Config{Do: ns.Do, KeepAlive: true, Delay: 200 * time.Millisecond, BodySize: 3})
+	idle := request(t, ns, s)
+	want := "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nabc"
+	if b := readN(t, idle, len(want)); b != want {
+		t.Fatalf("first response %q, want %q", b, want)
+	}
+	busy := request(t, ns, s)
+	waitActive(t, s, 2)
+	time.Sleep(20 * time.Millisecond) // the busy request is read and waiting out its delay
+	start := time.Now()
+	if err := s.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(idle); len(b) != 0 || err != nil {
+		t.Errorf("idle connection read %q, %v: want a clean close", b, err)
+	}
+	b, err := io.ReadAll(busy)
+	if err != nil || !strings.HasPrefix(string(b), "HTTP/1.0 200 OK") || !strings.Contains(string(b), "Connection: close") {
+		t.Errorf("in-flight response %q, %v: want it whole, with Connection: close", b, err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("shutdown took %v, want about the request's delay", took)
+	}
+}
+
+func readN(t *testing.T, c net.Conn, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := io.ReadFull(c, b); err != nil {
+		t.Fatalf("read %d bytes: %v", n, err)
+	}
+	return string(b)
+}

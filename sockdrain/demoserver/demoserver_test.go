@@ -6,11 +6,17 @@ import (
 )
 
 func TestResponse(t *testing.T) {
-	got := string(response(5))
+	got := string(response(5, false))
 	want := "HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\n" +
 		"Content-Length: 5\r\nConnection: close\r\n\r\nabcde"
 	if got != want {
 		t.Errorf("response %q, want %q", got, want)
+	}
+	got = string(response(3, true))
+	want = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n" +
+		"Content-Length: 3\r\nConnection: keep-alive\r\n\r\nabc"
+	if got != want {
+		t.Errorf("keep-alive response %q, want %q", got, want)
 	}
 }
 

@@ -33,7 +33,7 @@ func (s *Server) acceptLoop(l *net.TCPListener) {
 func (s *Server) track(c net.Conn) {
 	s.requests.Add(1)
 	s.mu.Lock()
-	s.conns[c] = struct{}{}
+	s.conns[c] = false
 	s.mu.Unlock()
 }
 
@@ -45,27 +45,61 @@ func (s *Server) release(c net.Conn) {
 	s.requests.Done()
 }
 
-// serve reads one request head, waits the delay, writes the response and
-// closes the connection.
+// serve answers requests on c: one, or with KeepAlive each until the
+// client closes, the read timeout passes or the server stops.
 func (s *Server) serve(c net.Conn) {
 	defer s.release(c)
-	if err := c.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout)); err != nil {
-		return
-	}
-	if !readRequest(c) || !s.wait() {
-		return
-	}
-	if _, err := c.Write(s.response); err == nil {
+	for first := true; first || s.cfg.KeepAlive; first = false {
+		if !first && !s.setIdle(c, true) {
+			return
+		}
+		if err := c.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout)); err != nil {
+			return
+		}
+		if !readRequest(c, func() { s.setIdle(c, false) }) || !s.wait() {
+			return
+		}
+		resp, last := s.responseNow()
+		if _, err := c.Write(resp); err != nil {
+			return
+		}
 		s.served.Add(1)
+		if last {
+			return
+		}
 	}
 }
 
-// readRequest reads until the blank line that ends a request head.
-func readRequest(c net.Conn) bool {
+// setIdle marks c idle between requests, or busy with one, and reports
+// false if the server is stopping, which closes idle connections.
+func (s *Server) setIdle(c net.Conn, idle bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conns[c] = idle
+	return !s.stopping
+}
+
+// responseNow is the response to write, and whether it is the last on its
+// connection: it is once the server is stopping.
+func (s *Server) responseNow() ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping || !s.cfg.KeepAlive {
+		return s.last, true
+	}
+	return s.response, false
+}
+
+// readRequest reads until the blank line that ends a request head, and
+// calls started when its first bytes arrive.
+func readRequest(c net.Conn, started func()) bool {
 	var buf [maxRequest]byte
 	n := 0
 	for n < len(buf) {
 		k, err := c.Read(buf[n:])
+		if n == 0 && k > 0 {
+			started()
+		}
 		start := max(n-3, 0)
 		n += k
 		if bytes.Contains(buf[start:n], []byte("\r\n\r\n")) {

@@ -52,6 +52,18 @@ type Config struct {
 	// so a refusing port does not burn the CPU; DefaultRefusedBackoff
 	// when 0, no pause when negative.
 	RefusedBackoff time.Duration
+	// KeepAlive makes each worker an HTTP/1.1 client that keeps its
+	// connection for the next request, as browsers and proxies do, until
+	// the server closes it. An attempt is then one request. A request that
+	// fails on a reused connection before any response byte is sent once
+	// more on a new connection, as HTTP clients do with idempotent
+	// requests (RFC 9112, section 9.3.1): the server may have closed the
+	// idle connection as the request left.
+	KeepAlive bool
+	// Pause is how long a worker waits after each attempt, on average:
+	// each wait is drawn uniformly from [Pause/2, 3*Pause/2], so workers do
+	// not move in step. None when 0.
+	Pause time.Duration
 	// CheckBody makes a body that differs from BodyByte's pattern an
 	// Other outcome.
 	CheckBody bool
@@ -109,8 +121,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("check load address %q: %w", c.Addr, err)
 	case net.ParseIP(host) == nil:
 		return fmt.Errorf("check load address %q: host is not a literal IP", c.Addr)
-	case c.Workers < 0, c.MaxAttempts < 0, c.Rate < 0, c.AttemptTimeout < 0:
-		return errors.New("check load config: negative workers, attempts, rate or timeout")
+	case c.Workers < 0, c.MaxAttempts < 0, c.Rate < 0, c.AttemptTimeout < 0, c.Pause < 0:
+		return errors.New("check load config: negative workers, attempts, rate, timeout or pause")
 	}
 	return nil
 }
@@ -147,7 +159,7 @@ func Start(ctx context.Context, cfg Config) (*Load, error) {
 	}
 	l := &Load{
 		cfg:   cfg,
-		req:   request(cfg.Addr, cfg.Path),
+		req:   request(cfg.Addr, cfg.Path, cfg.KeepAlive),
 		start: time.Now(),
 		stop:  make(chan struct{}),
 		pace:  newPacer(cfg.Rate),

@@ -34,9 +34,13 @@ func FillBody(p []byte) {
 }
 
 // request is the GET an attempt sends: HTTP/1.0, so the server closes the
-// connection after one response.
-func request(host, path string) []byte {
-	return fmt.Appendf(nil, "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: sockdrain-loadgen\r\n\r\n", path, host)
+// connection after one response, or HTTP/1.1 for a keep-alive client.
+func request(host, path string, keepAlive bool) []byte {
+	version := "1.0"
+	if keepAlive {
+		version = "1.1"
+	}
+	return fmt.Appendf(nil, "GET %s HTTP/%s\r\nHost: %s\r\nUser-Agent: sockdrain-loadgen\r\n\r\n", path, version, host)
 }
 
 // response reads one HTTP/1.x response fed to it in pieces.
@@ -46,6 +50,7 @@ type response struct {
 	length    int64 // Content-Length
 	body      int64 // body bytes seen
 	n         int64 // all response bytes seen
+	close     bool  // the server will close the connection after it
 	checkBody bool
 }
 
@@ -86,7 +91,7 @@ func (r *response) feedHead(p []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.inBody, r.length = true, length
+	r.inBody, r.length, r.close = true, length, closes(r.head[:end])
 	return rest, nil
 }
 
@@ -124,4 +129,20 @@ func parseHead(head []byte) (int64, error) {
 		return n, nil
 	}
 	return 0, fmt.Errorf("read response head: no Content-Length: %w", ErrBadResponse)
+}
+
+// closes reports whether a response head says the server closes the
+// connection after it: HTTP/1.0 unless it says keep-alive, or any version
+// with Connection: close.
+func closes(head []byte) bool {
+	close := bytes.HasPrefix(head, []byte("HTTP/1.0"))
+	for _, line := range bytes.Split(head, []byte("\r\n"))[1:] {
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok || !bytes.EqualFold(name, []byte("Connection")) {
+			continue
+		}
+		v := bytes.TrimSpace(value)
+		close = bytes.EqualFold(v, []byte("close")) || close && !bytes.EqualFold(v, []byte("keep-alive"))
+	}
+	return close
 }

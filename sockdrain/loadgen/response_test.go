@@ -94,3 +94,17 @@ func TestResponseResetKeepsBuffer(t *testing.T) {
 		t.Errorf("after reset: %+v", r)
 	}
 }
+
+func TestCloses(t *testing.T) {
+	for head, want := range map[string]bool{
+		"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n":                           true,
+		"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n":                      false,
+		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n":                           false,
+		"HTTP/1.1 200 OK\r\nconnection: Close\r\nContent-Length: 1\r\n\r\n":      true,
+		"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\n": false,
+	} {
+		if got := closes([]byte(head)); got != want {
+			t.Errorf("closes(%q) = %v, want %v", head, got, want)
+		}
+	}
+}

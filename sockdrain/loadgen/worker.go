@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"math/rand/v2"
 	"net"
 	"sync/atomic"
 	"time"
@@ -12,6 +13,7 @@ type worker struct {
 	l    *Load
 	buf  []byte
 	resp response
+	conn net.Conn // a keep-alive worker's open connection, if any
 }
 
 func (l *Load) runWorker() {
@@ -36,14 +38,32 @@ func (l *Load) workerDone() {
 }
 
 func (w *worker) loop() error {
+	defer w.hangUp()
 	for w.l.pace.wait(w.l.stop) && w.l.claim() {
-		o, s := w.attempt()
+		var o Outcome
+		var s *Sample
+		if w.l.cfg.KeepAlive {
+			o, s = w.keepAliveAttempt()
+		} else {
+			o, s = w.attempt()
+		}
 		w.l.record(o, s)
 		if o == Refused && w.l.cfg.RefusedBackoff > 0 {
 			w.l.sleep(w.l.cfg.RefusedBackoff)
 		}
+		if p := w.l.cfg.Pause; p > 0 {
+			w.l.sleep(p/2 + rand.N(p))
+		}
 	}
 	return nil
+}
+
+// hangUp closes a keep-alive worker's connection.
+func (w *worker) hangUp() {
+	if w.conn != nil {
+		w.conn.Close()
+		w.conn = nil
+	}
 }
 
 // sleep pauses for d, or until the load stops.
@@ -72,6 +92,40 @@ func (w *worker) attempt() (Outcome, *Sample) {
 	return w.outcome(start, w.exchange(conn, deadline), conn)
 }
 
+// keepAliveAttempt sends one request on the worker's connection, dialing
+// one when it has none, and keeps the connection unless the server said it
+// closes it or the request failed. A request that failed on a reused
+// connection before any response byte goes once more on a new one.
+func (w *worker) keepAliveAttempt() (Outcome, *Sample) {
+	start := time.Now()
+	deadline := start.Add(w.l.cfg.AttemptTimeout)
+	for retry := true; ; retry = false {
+		w.resp.reset()
+		reused := w.conn != nil
+		if !reused {
+			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			conn, err := w.l.cfg.Dial(ctx, "tcp", w.l.cfg.Addr)
+			cancel()
+			if err != nil {
+				return w.outcome(start, err, nil)
+			}
+			w.conn = conn
+		}
+		conn := w.conn
+		err := w.exchange(conn, deadline)
+		if err != nil || w.resp.close {
+			conn.Close() // its addresses stay readable for a Sample
+			w.conn = nil
+		}
+		if err == nil {
+			return Complete, nil
+		}
+		if !(reused && retry && w.resp.n == 0 && !isTimeout(err)) {
+			return w.outcome(start, err, conn)
+		}
+	}
+}
+
 // outcome classifies err and, for a bad outcome, describes it.
 func (w *worker) outcome(start time.Time, err error, conn net.Conn) (Outcome, *Sample) {
 	n := w.resp.n
@@ -87,7 +141,8 @@ func (w *worker) outcome(start time.Time, err error, conn net.Conn) (Outcome, *S
 }
 
 // exchange sends the request and reads the response until the server
-// closes. A response already complete stays complete whatever follows.
+// closes, or for a keep-alive client until the response is complete. A
+// response already complete stays complete whatever follows.
 func (w *worker) exchange(conn net.Conn, deadline time.Time) error {
 	if err := conn.SetDeadline(deadline); err != nil {
 		return err
@@ -100,6 +155,9 @@ func (w *worker) exchange(conn net.Conn, deadline time.Time) error {
 		if k > 0 {
 			if ferr := w.resp.feed(w.buf[:k]); ferr != nil {
 				return ferr
+			}
+			if w.l.cfg.KeepAlive && w.resp.complete() {
+				return nil
 			}
 		}
 		if err != nil {
