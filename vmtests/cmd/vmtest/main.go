@@ -42,8 +42,8 @@ func main() {
 	var o options
 	flag.StringVar(&o.cache, "cache", "vmtests/.cache", "directory for kernels, binaries and logs")
 	flag.StringVar(&o.kernels, "kernels", "", "comma-separated kernel names to run (default: the matrix, 6.1 and 6.12; 5.10 on request)")
-	flag.DurationVar(&o.vmTimeout, "timeout", 9*time.Minute, "bound on each VM, boot to power-off")
-	flag.DurationVar(&o.testTimeout, "test-timeout", 4*time.Minute, "bound on each test binary inside a VM")
+	flag.DurationVar(&o.vmTimeout, "timeout", 14*time.Minute, "bound on each VM, boot to power-off")
+	flag.DurationVar(&o.testTimeout, "test-timeout", 7*time.Minute, "bound on each test binary inside a VM")
 	flag.IntVar(&o.memoryMB, "mem", 2048, "memory of each VM in MiB")
 	flag.Parse()
 	start := time.Now()
