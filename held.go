@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/sockdrain/sockdrain/sockdrain/sockfd"
+	"github.com/sockdrain/sockdrain/internal/sockfd"
 )
 
 // hold makes the session's gates act on the caller's own listening

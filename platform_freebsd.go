@@ -5,12 +5,12 @@ import (
 	"os"
 	"slices"
 
+	"github.com/sockdrain/sockdrain/internal/pcblist"
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
 	"github.com/sockdrain/sockdrain/sockdrain/gate/ipfw"
 	"github.com/sockdrain/sockdrain/sockdrain/gate/pf"
 	"github.com/sockdrain/sockdrain/sockdrain/gate/shutdown"
 	"github.com/sockdrain/sockdrain/sockdrain/observe"
-	"github.com/sockdrain/sockdrain/sockdrain/pcblist"
 )
 
 // On FreeBSD, sockets are observed through the net.inet.tcp.pcblist sysctl,

@@ -8,14 +8,14 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sockdrain/sockdrain/internal/inetdiag"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/sockfd"
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
-	"github.com/sockdrain/sockdrain/sockdrain/gate/nftables"
+	"github.com/sockdrain/sockdrain/sockdrain/gate/nftgate"
 	"github.com/sockdrain/sockdrain/sockdrain/gate/reuseport"
 	"github.com/sockdrain/sockdrain/sockdrain/gate/sklookup"
-	"github.com/sockdrain/sockdrain/sockdrain/inetdiag"
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
 	"github.com/sockdrain/sockdrain/sockdrain/observe"
-	"github.com/sockdrain/sockdrain/sockdrain/sockfd"
 )
 
 // On Linux, sockets are observed through inet_diag in the target's network

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/sockdrain/sockdrain/sockdrain/demoserver"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/rig/demoserver"
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
-	nftgate "github.com/sockdrain/sockdrain/sockdrain/gate/nftables"
+	"github.com/sockdrain/sockdrain/sockdrain/gate/nftgate"
 	"github.com/sockdrain/sockdrain/sockdrain/gate/reuseport"
 	"github.com/sockdrain/sockdrain/sockdrain/gate/sklookup"
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
 )
 
 // openGate opens the named gate on l.

@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/sockdrain/sockdrain/sockdrain/benchmark"
+	"github.com/sockdrain/sockdrain/internal/rig/benchmark"
 )
 
 // busyMeasure is one figure of the busy-host table, taken from the CLI so

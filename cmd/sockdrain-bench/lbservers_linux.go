@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
+	"github.com/sockdrain/sockdrain/internal/netns"
 )
 
 // The servers of table 7: Debian's nginx as backends behind Debian's

@@ -12,8 +12,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/sockdrain/sockdrain/sockdrain/control"
-	"github.com/sockdrain/sockdrain/sockdrain/listenfd"
+	"github.com/sockdrain/sockdrain/internal/control"
+	"github.com/sockdrain/sockdrain/internal/listenfd"
 )
 
 func runCommand(e env) *cli.Command {

@@ -14,8 +14,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sockdrain/sockdrain"
-	"github.com/sockdrain/sockdrain/sockdrain/control"
-	"github.com/sockdrain/sockdrain/sockdrain/listenfd"
+	"github.com/sockdrain/sockdrain/internal/control"
+	"github.com/sockdrain/sockdrain/internal/listenfd"
 )
 
 // carriedExitCode is the exit code err carries, if it chooses its own: a

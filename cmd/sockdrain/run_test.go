@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/sockdrain/sockdrain"
-	"github.com/sockdrain/sockdrain/sockdrain/control"
+	"github.com/sockdrain/sockdrain/internal/control"
 )
 
 func TestRequestTarget(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	"github.com/sockdrain/sockdrain/sockdrain/gate/gatetest"
+	"github.com/sockdrain/sockdrain/internal/testutil/gatetest"
 )
 
 // BenchmarkConnectAccept measures connect+accept+close on loopback with no

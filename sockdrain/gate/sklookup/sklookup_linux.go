@@ -11,7 +11,7 @@ import (
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 
-	"github.com/sockdrain/sockdrain/sockdrain/bpffs"
+	"github.com/sockdrain/sockdrain/internal/bpffs"
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
 )
 
