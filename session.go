@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sockdrain/sockdrain/internal/backend"
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
 )
 
@@ -123,7 +124,7 @@ func newEngine(t Target, opts Options) (_ *engine, _ func(), err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	gs, b, why, err := choose(autoOrder(s.ns), want, s.gls)
+	gs, b, why, err := choose(backend.AutoOrder(syncookies(s.ns)), want, s.gls)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -132,7 +133,7 @@ func newEngine(t Target, opts Options) (_ *engine, _ func(), err error) {
 		why = "already armed when this drain began; it stays armed whatever happens"
 	}
 	s.obs.idle = opts.Idle
-	e := &engine{opts: opts, watch: s.obs, gates: gs, backend: b.name, reason: why, clock: realClock{},
+	e := &engine{opts: opts, watch: s.obs, gates: gs, backend: b.Name, reason: why, clock: realClock{},
 		joined:   joined,
 		release:  func() { gs.close(); s.releaseSockets() },
 		rollback: func() error { _, err := Resume(context.Background(), t); return err },
@@ -157,7 +158,7 @@ func newEngine(t Target, opts Options) (_ *engine, _ func(), err error) {
 		}
 		cleanup = append(cleanup, func() { srv.Close() })
 		e.servers = srv
-		e.warnings = gateWarnings(s, b, gs)
+		e.warnings = backend.Warnings(b, s.ns.File(), syncookies(s.ns), gs)
 		return nil
 	}
 	if opts.CloseIdle {
@@ -262,13 +263,13 @@ func Resume(ctx context.Context, t Target) ([]string, error) {
 	var opened []string
 	var errs []error
 	for _, gl := range candidates {
-		for _, b := range backends {
+		for _, b := range backend.All {
 			if ctx.Err() != nil {
 				return opened, errors.Join(append(errs, context.Cause(ctx))...)
 			}
 			armed, err := disarm(b, gl)
 			if armed {
-				opened = append(opened, fmt.Sprintf("%s on %s", b.name, gl.Addr))
+				opened = append(opened, fmt.Sprintf("%s on %s", b.Name, gl.Addr))
 			}
 			errs = append(errs, err)
 		}
@@ -278,21 +279,21 @@ func Resume(ctx context.Context, t Target) ([]string, error) {
 
 // disarm opens b's gate on gl and disarms it, reporting whether it was
 // armed. A gate that cannot be opened on gl holds nothing to disarm.
-func disarm(b backend, gl gate.Listener) (bool, error) {
-	if b.needsSockets && len(gl.Sockets) == 0 {
-		if b.forget != nil {
-			return false, b.forget(gl)
+func disarm(b backend.Backend, gl gate.Listener) (bool, error) {
+	if b.NeedsSockets && len(gl.Sockets) == 0 {
+		if b.Forget != nil {
+			return false, b.Forget(gl)
 		}
 		return false, nil
 	}
-	g, err := b.open(gl)
+	g, err := b.Open(gl)
 	if err != nil {
 		return false, nil
 	}
 	defer g.Close()
 	armed, _ := g.Armed()
 	if err := g.Disarm(); err != nil {
-		return armed, fmt.Errorf("disarm %s gate on %s: %w", b.name, gl.Addr, err)
+		return armed, fmt.Errorf("disarm %s gate on %s: %w", b.Name, gl.Addr, err)
 	}
 	return armed, nil
 }
@@ -311,11 +312,11 @@ func resumeCandidates(s *session, t Target) ([]gate.Listener, error) {
 	if t.Addr.IsValid() {
 		addrs = append(addrs, netip.AddrPortFrom(t.Addr, t.Port))
 	}
-	for _, b := range backends {
-		if b.pinned == nil {
+	for _, b := range backend.All {
+		if b.Pinned == nil {
 			continue
 		}
-		pinned, err := b.pinned()
+		pinned, err := b.Pinned()
 		if err != nil {
 			return nil, err
 		}
@@ -375,16 +376,16 @@ func ArmedGates(t Target, ls []Listener) error {
 
 func armedOn(gl gate.Listener) []string {
 	armed := []string{}
-	for _, b := range backends {
-		if b.needsSockets && len(gl.Sockets) == 0 {
+	for _, b := range backend.All {
+		if b.NeedsSockets && len(gl.Sockets) == 0 {
 			continue
 		}
-		g, err := b.open(gl)
+		g, err := b.Open(gl)
 		if err != nil {
 			continue
 		}
 		if ok, _ := g.Armed(); ok {
-			armed = append(armed, b.name)
+			armed = append(armed, b.Name)
 		}
 		g.Close()
 	}

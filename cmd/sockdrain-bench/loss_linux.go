@@ -13,6 +13,7 @@ import (
 	"github.com/sockdrain/sockdrain/internal/rig/demoserver"
 	"github.com/sockdrain/sockdrain/internal/rig/loadgen"
 	"github.com/sockdrain/sockdrain/internal/rig/stoploss"
+	"github.com/sockdrain/sockdrain/sockdrain/gate"
 )
 
 // Load shape for every loss stop.
@@ -40,9 +41,9 @@ var strategies = []strategy{
 	{name: "shutdown(SHUT_RD), then close()", start: startShutdown},
 	{name: "Go http.Server.Shutdown", start: startHTTP},
 	{name: "nginx -s quit", start: startNginx},
-	{name: "sockdrain.Drain (reuseport), then close()", gate: "reuseport", start: startClose},
-	{name: "sockdrain.Drain (sklookup), then close()", gate: "sklookup", start: startClose},
-	{name: "sockdrain.Drain (nftables), then close()", gate: "nftables", start: startClose},
+	{name: "sockdrain.Drain (reuseport), then close()", gate: gate.Reuseport, start: startClose},
+	{name: "sockdrain.Drain (sklookup), then close()", gate: gate.SKLookup, start: startClose},
+	{name: "sockdrain.Drain (nftables), then close()", gate: gate.NFTables, start: startClose},
 }
 
 // level is one load level: a cap on new connections per second, 0 for as

@@ -50,7 +50,7 @@ func attachOpen(name string, ns *netns.NS, srv *demoserver.Server) (*openGateRun
 	switch name {
 	case "none":
 		return &openGateRun{close: func() error { return nil }}, nil
-	case "reuseport":
+	case gate.Reuseport:
 		return attachReuseportOpen(ns, srv)
 	case nftMany:
 		return attachManyRules(ns, srv)
@@ -101,7 +101,7 @@ func attachReuseportOpen(ns *netns.NS, srv *demoserver.Server) (*openGateRun, er
 	if err != nil {
 		return nil, err
 	}
-	g, err := openGate("reuseport", l)
+	g, err := openGate(gate.Reuseport, l)
 	if err != nil {
 		release()
 		return nil, err
@@ -145,7 +145,7 @@ func attachOtherPort(name string, ns *netns.NS, srv *demoserver.Server) (*openGa
 	}
 	run := &openGateRun{close: func() error { return errors.Join(g.Disarm(), g.Close()) }}
 	err = g.Arm()
-	if err == nil && name == "sklookup" {
+	if err == nil && name == gate.SKLookup {
 		run.prog, err = linkProgram(filepath.Join(bpffs.Path("sklookup_"+l.Key()), "link"))
 	}
 	if err != nil {
@@ -218,7 +218,7 @@ func progStats(p *ebpf.Program) ebpf.ProgramStats {
 	return *st
 }
 
-var overheadConfigs = []string{"none", "reuseport", "sklookup", "nftables", nftMany}
+var overheadConfigs = []string{"none", gate.Reuseport, gate.SKLookup, gate.NFTables, nftMany}
 
 // runOverhead interleaves the configurations in each round, in a rotated
 // order, on one server.

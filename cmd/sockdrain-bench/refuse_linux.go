@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockdrain/sockdrain"
+	"github.com/sockdrain/sockdrain/internal/backend"
 	"github.com/sockdrain/sockdrain/internal/netns"
 	"github.com/sockdrain/sockdrain/internal/rig/benchmark"
 	"github.com/sockdrain/sockdrain/internal/rig/demoserver"
@@ -21,7 +22,7 @@ import (
 // refuseRounds is N for each time-to-refuse cell.
 const refuseRounds = 10
 
-var gateNames = []string{"reuseport", "sklookup", "nftables"}
+var gateNames = backend.Names()
 
 // refuseMode is one way to start refusing.
 type refuseMode struct {

@@ -87,6 +87,14 @@ func (g *Gate) Tied() bool { return g.untied == nil }
 // WhyUntied says why the gate is not tied, or nil when it is.
 func (g *Gate) WhyUntied() error { return g.untied }
 
+// Warnings says when the gate is not tied to its listener.
+func (g *Gate) Warnings() ([]string, error) {
+	if g.Tied() {
+		return nil, nil
+	}
+	return []string{fmt.Sprintf("the nftables gate is not tied to the listener (%v): it stays until `sockdrain resume`, even after the server restarts", g.untied)}, nil
+}
+
 // socketV6Only reports whether l is a wildcard IPv6 listener whose first
 // socket has IPV6_V6ONLY set.
 func socketV6Only(l gate.Listener) (bool, error) {

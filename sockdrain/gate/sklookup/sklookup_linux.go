@@ -87,6 +87,14 @@ func Open(l gate.Listener) (_ *Gate, err error) {
 // listener's sockets is open.
 func (g *Gate) Tied() bool { return g.cfg.Tied != 0 }
 
+// Warnings says when the gate is not tied to its listener.
+func (g *Gate) Warnings() ([]string, error) {
+	if g.Tied() {
+		return nil, nil
+	}
+	return []string{"the sk_lookup gate is not tied to the listener (MPTCP, or its socket could not be taken): it refuses until resume, even after a restart"}, nil
+}
+
 func (g *Gate) loadPinned() (err error) {
 	if ok, err := bpffs.Exists(pinKey(g.l)); err != nil || !ok {
 		return err

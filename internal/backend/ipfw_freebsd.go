@@ -1,4 +1,4 @@
-package sockdrain
+package backend
 
 import (
 	"errors"
@@ -68,4 +68,12 @@ func (g *ipfwGate) disarmCompanion() error {
 		return nil
 	}
 	return g.companion.Disarm()
+}
+
+// Warnings says when pf is enabled but took no companion.
+func (g *ipfwGate) Warnings() ([]string, error) {
+	if g.pfProblem == "" {
+		return nil, nil
+	}
+	return []string{g.pfProblem}, nil
 }

@@ -1,7 +1,8 @@
-package sockdrain
+package backend
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
@@ -22,5 +23,21 @@ func TestWithKernelChecksTheTableFirst(t *testing.T) {
 		if below := v.Less(m.Version); below != errors.Is(err, gate.ErrNotSupported) || below == errors.Is(err, own) {
 			t.Errorf("%s on %s (minimum %s): %v", m.Gate, v, m.Version, err)
 		}
+	}
+}
+
+func TestAutoOrderPutsCookieBlindGatesLast(t *testing.T) {
+	names := func(bs []Backend) (s []string) {
+		for _, b := range bs {
+			s = append(s, b.Name)
+		}
+		return s
+	}
+	if got, want := names(AutoOrder("1")), Names(); !slices.Equal(got, want) {
+		t.Errorf("tcp_syncookies=1: %v, want %v", got, want)
+	}
+	want := []string{gate.Reuseport, gate.NFTables, gate.SKLookup}
+	if got := names(AutoOrder("2")); !slices.Equal(got, want) {
+		t.Errorf("tcp_syncookies=2: %v, want %v", got, want)
 	}
 }
