@@ -11,34 +11,6 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// Exit codes, the same for every command.
-const (
-	exitOK          = 0
-	exitInternal    = 1
-	exitInvalid     = 2
-	exitTimeout     = 3
-	exitUnsupported = 4
-	exitListener    = 5
-	exitServer      = 6
-	exitBusy        = 7
-	exitStop        = 8
-)
-
-const exitCodesHelp = `EXIT CODES:
-   0  success
-   1  internal failure
-   2  bad input, including "no listening TCP socket on that address"
-   3  timed out
-   4  not permitted, or not supported on this kernel or OS
-   5  the listener closed during the drain while its server kept running
-   6  the server exited during the drain (a crash, or kill)
-   7  another drain holds the port: it is running, or it left a gate of
-      a different backend armed (run resume first)
-   8  the server's stop (--stop, --stop-signal) failed or could not start;
-      the gate was rolled back
-   130, 143  interrupted by SIGINT or SIGTERM (the gate was rolled back)
-`
-
 func newApp(e env) *cli.App {
 	app := &cli.App{
 		Name:  "sockdrain",
@@ -51,7 +23,7 @@ func newApp(e env) *cli.App {
 		HideHelpCommand:       true,
 		ExitErrHandler:        func(*cli.Context, error) {},
 		OnUsageError:          usageError,
-		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitCodesHelp,
+		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitCodesHelp(),
 		Commands: []*cli.Command{statusCommand(e), drainCommand(e), resumeCommand(e), probeCommand(e),
 			demoCommand(e), runCommand(e)},
 		Action: func(c *cli.Context) error {
@@ -63,7 +35,7 @@ func newApp(e env) *cli.App {
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = usageError
-		c.CustomHelpTemplate = cli.CommandHelpTemplate + "\n" + exitCodesHelp
+		c.CustomHelpTemplate = cli.CommandHelpTemplate + "\n" + exitCodesHelp()
 	}
 	return app
 }
