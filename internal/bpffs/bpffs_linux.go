@@ -1,6 +1,7 @@
 // Package bpffs keeps the pins of armed gates in the BPF filesystem, one
 // directory per gate under /sys/fs/bpf/sockdrain, named by the gate's
-// listener key, so a later process can find and disarm them.
+// listener key, so a later process can find and disarm them. It also
+// loads the BPF gates' objects (Load), marking what the kernel lacks.
 //
 // The pins live in the bpffs of the host's mount namespace, whatever
 // mount namespace this process runs in: under `ip netns exec`, which

@@ -6,8 +6,15 @@ import (
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
 )
 
+// Key names the pin directory of the backend's gate on l: one per backend
+// and listener.
+func Key(backend string, l gate.Listener) string { return backend + "_" + l.Key() }
+
+// Pinned lists the listeners that have pins of the backend's gate.
+func Pinned(backend string) ([]gate.Listener, error) { return Listeners(backend + "_") }
+
 // Listeners returns the listeners whose pin directory names start with
-// prefix, as a gate package names them: prefix + gate.Listener.Key().
+// prefix, as Key names them: prefix + gate.Listener.Key().
 func Listeners(prefix string) ([]gate.Listener, error) {
 	keys, err := List()
 	if err != nil {

@@ -269,27 +269,16 @@ func (g *Gate) Close() error {
 }
 
 func loadGateObjects() (*gateObjects, error) {
-	spec, err := loadReuseport()
-	if err != nil {
-		return nil, fmt.Errorf("load reuseport spec: %w", err)
-	}
 	objs := &gateObjects{}
-	if err := spec.LoadAndAssign(objs, nil); err != nil {
-		return nil, fmt.Errorf("load reuseport program: %w", notSupported(err))
+	spec, err := loadReuseport()
+	if err := bpffs.Load("reuseport", spec, err, objs); err != nil {
+		return nil, err
 	}
 	return objs, nil
 }
 
-// notSupported marks cilium/ebpf's ErrNotSupported as gate.ErrNotSupported.
-func notSupported(err error) error {
-	if errors.Is(err, ebpf.ErrNotSupported) {
-		return fmt.Errorf("%w: %w", gate.ErrNotSupported, err)
-	}
-	return err
-}
-
 // pinKey names the pin directory of l's gate: one per backend and listener.
-func pinKey(l gate.Listener) string { return "reuseport_" + l.Key() }
+func pinKey(l gate.Listener) string { return bpffs.Key(gate.Reuseport, l) }
 
 // Forget removes the pins of l's gate when l's sockets are gone: the
 // kernel dropped the program from the group with its last socket, and only
@@ -298,4 +287,4 @@ func pinKey(l gate.Listener) string { return "reuseport_" + l.Key() }
 func Forget(l gate.Listener) error { return bpffs.Remove(pinKey(l)) }
 
 // Pinned lists the listeners that have a reuseport gate's pins.
-func Pinned() ([]gate.Listener, error) { return bpffs.Listeners("reuseport_") }
+func Pinned() ([]gate.Listener, error) { return bpffs.Pinned(gate.Reuseport) }

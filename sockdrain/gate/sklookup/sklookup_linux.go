@@ -57,7 +57,7 @@ var _ gate.Gate = (*Gate)(nil)
 // Probe reports whether this kernel can load and attach SK_LOOKUP programs.
 func Probe() error {
 	if err := features.HaveProgramType(ebpf.SkLookup); err != nil {
-		return fmt.Errorf("probe sk_lookup: %w", notSupported(err))
+		return fmt.Errorf("probe sk_lookup: %w", bpffs.NotSupported(err))
 	}
 	objs, err := loadGateObjects()
 	if err != nil {
@@ -228,7 +228,7 @@ func (g *Gate) attach() (err error) {
 		defer ns.Close()
 	}
 	if g.link, err = link.AttachNetNs(int(ns.Fd()), g.objs.Prog); err != nil {
-		return fmt.Errorf("attach sk_lookup to netns %s: %w", ns.Name(), notSupported(err))
+		return fmt.Errorf("attach sk_lookup to netns %s: %w", ns.Name(), bpffs.NotSupported(err))
 	}
 	return nil
 }
@@ -299,27 +299,16 @@ func (g *Gate) Close() error {
 }
 
 func loadGateObjects() (*gateObjects, error) {
-	spec, err := loadSklookup()
-	if err != nil {
-		return nil, fmt.Errorf("load sk_lookup spec: %w", err)
-	}
 	objs := &gateObjects{}
-	if err := spec.LoadAndAssign(objs, nil); err != nil {
-		return nil, fmt.Errorf("load sk_lookup program: %w", notSupported(err))
+	spec, err := loadSklookup()
+	if err := bpffs.Load("sk_lookup", spec, err, objs); err != nil {
+		return nil, err
 	}
 	return objs, nil
 }
 
-// notSupported marks cilium/ebpf's ErrNotSupported as gate.ErrNotSupported.
-func notSupported(err error) error {
-	if errors.Is(err, ebpf.ErrNotSupported) {
-		return fmt.Errorf("%w: %w", gate.ErrNotSupported, err)
-	}
-	return err
-}
-
 // pinKey names the pin directory of l's gate: one per backend and listener.
-func pinKey(l gate.Listener) string { return "sklookup_" + l.Key() }
+func pinKey(l gate.Listener) string { return bpffs.Key(gate.SKLookup, l) }
 
 // Pinned lists the listeners that have an sk_lookup gate's pins.
-func Pinned() ([]gate.Listener, error) { return bpffs.Listeners("sklookup_") }
+func Pinned() ([]gate.Listener, error) { return bpffs.Pinned(gate.SKLookup) }
