@@ -15,7 +15,7 @@ import (
 
 	"github.com/sockdrain/sockdrain"
 	"github.com/sockdrain/sockdrain/internal/control"
-	"github.com/sockdrain/sockdrain/internal/listenfd"
+	"github.com/sockdrain/sockdrain/internal/sockfd"
 )
 
 // carriedExitCode is the exit code err carries, if it chooses its own: a
@@ -129,7 +129,7 @@ func (r *runner) resumeDrained(ctx context.Context) error {
 func (r *runner) target(req control.Request) (sockdrain.Target, error) {
 	var addrs []netip.AddrPort
 	for _, f := range r.files {
-		if a, err := listenfd.Addr(f); err == nil {
+		if a, err := sockfd.LocalAddr(f); err == nil {
 			addrs = append(addrs, a)
 		}
 	}

@@ -5,13 +5,15 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sockdrain/sockdrain/internal/sockfd"
 )
 
 // peerUID is the effective uid of the process that connected c, from
 // LOCAL_PEERCRED.
 func peerUID(c *net.UnixConn) (int, error) {
 	uid := -1
-	err := control(c, func(fd int) error {
+	err := sockfd.Control(c, func(fd int) error {
 		cred, err := unix.GetsockoptXucred(fd, unix.SOL_LOCAL, unix.LOCAL_PEERCRED)
 		if err != nil {
 			return os.NewSyscallError("getsockopt LOCAL_PEERCRED", err)

@@ -84,7 +84,7 @@ func listen(a netip.AddrPort, opts Options) (*os.File, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	bound, err := boundAddr(fd)
+	bound, err := sockfd.BoundAddr(fd)
 	if err != nil {
 		unix.Close(fd)
 		return nil, err
@@ -123,31 +123,6 @@ func sockaddr(a netip.AddrPort) (int, unix.Sockaddr) {
 		return unix.AF_INET, &unix.SockaddrInet4{Port: int(a.Port()), Addr: a.Addr().As4()}
 	}
 	return unix.AF_INET6, &unix.SockaddrInet6{Port: int(a.Port()), Addr: a.Addr().As16()}
-}
-
-// boundAddr is the address a socket is bound to.
-func boundAddr(fd int) (netip.AddrPort, error) {
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		return netip.AddrPort{}, os.NewSyscallError("getsockname", err)
-	}
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)), nil
-	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port)), nil
-	}
-	return netip.AddrPort{}, fmt.Errorf("getsockname: not an IP socket: %T", sa)
-}
-
-// Addr is the address a socket Listen made is bound to. It leaves the
-// socket's blocking mode alone, which the server's copy shares.
-func Addr(f *os.File) (a netip.AddrPort, err error) {
-	err = sockfd.Control(f, func(fd int) (err error) {
-		a, err = boundAddr(fd)
-		return err
-	})
-	return a, err
 }
 
 func boolInt(b bool) int {
