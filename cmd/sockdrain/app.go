@@ -107,20 +107,8 @@ func targetFlags() []cli.Flag {
 
 // parseTarget reads the target flags.
 func parseTarget(c *cli.Context) (sockdrain.Target, error) {
-	listen, port := c.String("listen"), c.String("port")
-	var t sockdrain.Target
-	var err error
-	switch {
-	case listen != "" && port != "":
-		return t, badInput("give --listen or --port, not both")
-	case listen != "":
-		t, err = sockdrain.ParseListen(listen)
-	case port != "":
-		t.Port, err = sockdrain.ParsePort(port)
-	default:
-		return t, badInput("give --listen HOST:PORT or --port PORT")
-	}
-	if c.NArg() > 0 {
+	t, err := sockdrain.ParseTarget(c.String("listen"), c.String("port"))
+	if err == nil && c.NArg() > 0 {
 		return t, badInput("unexpected argument %q", c.Args().First())
 	}
 	t.NetNS = c.String("netns")

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sockdrain/sockdrain"
+	"github.com/sockdrain/sockdrain/internal/supervisor"
 	"github.com/urfave/cli/v2"
 )
 
@@ -46,8 +47,8 @@ func drainCommand(e env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			if c.Duration("timeout") <= 0 || c.Duration("stall") <= 0 {
-				return badInput("--timeout and --stall must be positive")
+			if err := checkDurations(c); err != nil {
+				return err
 			}
 			stop, err := parseStop(c)
 			if err != nil {
@@ -61,11 +62,21 @@ func drainCommand(e env) *cli.Command {
 				OnReport: out.report, Idle: stop.idle, StopSignal: stop.signal, CloseIdle: stop.closeIdle,
 			}
 			if stop.command != "" {
-				opts.Stop = shellStop(stop.command)
+				opts.Stop = supervisor.ShellStop(stop.command)
 			}
 			_, err = sockdrain.Drain(c.Context, t, opts)
 			out.end()
 			return err
 		},
 	}
+}
+
+// checkDurations is the one check of a drain's --timeout and --stall,
+// local or through --control: the library takes 0 as its default, the CLI
+// wants them given.
+func checkDurations(c *cli.Context) error {
+	if c.Duration("timeout") <= 0 || c.Duration("stall") <= 0 {
+		return badInput("--timeout and --stall must be positive")
+	}
+	return nil
 }

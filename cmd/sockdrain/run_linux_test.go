@@ -18,6 +18,7 @@ import (
 	"github.com/sockdrain/sockdrain/internal/netns"
 	"github.com/sockdrain/sockdrain/internal/rig/loadgen"
 	"github.com/sockdrain/sockdrain/internal/sockfd"
+	"github.com/sockdrain/sockdrain/internal/supervisor"
 )
 
 // The test binary is also the programs the run tests start: `sockdrain`
@@ -48,7 +49,7 @@ func childServer(status string) int {
 		return 90
 	}
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, forwarded...)
+	signal.Notify(sigs, supervisor.Forwarded...)
 	var names []string
 	for _, f := range files {
 		ln, err := net.FileListener(f)
