@@ -9,16 +9,18 @@ import (
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
 )
 
-// Load loads the programs and maps of spec, as bpf2go's loadX returns it,
-// into objs. what names the program in errors.
-func Load(what string, spec *ebpf.CollectionSpec, err error, objs any) error {
+// Load loads the programs and maps of the spec load returns, as bpf2go's
+// loadX does, into a new T. what names the program in errors.
+func Load[T any](what string, load func() (*ebpf.CollectionSpec, error)) (*T, error) {
+	spec, err := load()
 	if err != nil {
-		return fmt.Errorf("load %s spec: %w", what, err)
+		return nil, fmt.Errorf("load %s spec: %w", what, err)
 	}
+	objs := new(T)
 	if err := spec.LoadAndAssign(objs, nil); err != nil {
-		return fmt.Errorf("load %s program: %w", what, NotSupported(err))
+		return nil, fmt.Errorf("load %s program: %w", what, NotSupported(err))
 	}
-	return nil
+	return objs, nil
 }
 
 // NotSupported marks cilium/ebpf's ErrNotSupported as gate.ErrNotSupported.

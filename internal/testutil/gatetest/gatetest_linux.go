@@ -433,3 +433,23 @@ func (o Objects) CheckPersistence(t *testing.T, opts ListenOpts, open func(gate.
 	o.RequireClean(t, srv)
 	MustDial(t, ns, srv.Addr)
 }
+
+// ArmedThenCleared opens a gate on srv with open, arms it, then lets
+// connections through again with clear, which leaves its program in the
+// path: what a benchmark of the program's cost wants. It is disarmed when
+// tb ends.
+func ArmedThenCleared[G gate.Gate](tb testing.TB, srv *Server, open func(gate.Listener) (G, error), clear func(G) error) G {
+	tb.Helper()
+	g, err := open(srv.Listener)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { g.Disarm() })
+	if err := g.Arm(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := clear(g); err != nil {
+		tb.Fatal(err)
+	}
+	return g
+}

@@ -269,12 +269,7 @@ func (g *Gate) Close() error {
 }
 
 func loadGateObjects() (*gateObjects, error) {
-	objs := &gateObjects{}
-	spec, err := loadReuseport()
-	if err := bpffs.Load("reuseport", spec, err, objs); err != nil {
-		return nil, err
-	}
-	return objs, nil
+	return bpffs.Load[gateObjects]("reuseport", loadReuseport)
 }
 
 // pinKey names the pin directory of l's gate: one per backend and listener.

@@ -299,12 +299,7 @@ func (g *Gate) Close() error {
 }
 
 func loadGateObjects() (*gateObjects, error) {
-	objs := &gateObjects{}
-	spec, err := loadSklookup()
-	if err := bpffs.Load("sk_lookup", spec, err, objs); err != nil {
-		return nil, err
-	}
-	return objs, nil
+	return bpffs.Load[gateObjects]("sk_lookup", loadSklookup)
 }
 
 // pinKey names the pin directory of l's gate: one per backend and listener.
