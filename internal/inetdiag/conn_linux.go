@@ -5,6 +5,7 @@ import (
 
 	"github.com/mdlayher/netlink"
 	"github.com/sockdrain/sockdrain/sockdrain/observe"
+	"golang.org/x/sys/unix"
 )
 
 // Conn is a NETLINK_SOCK_DIAG socket in one network namespace.
@@ -50,4 +51,4 @@ func (c *Conn) Sockets(r Request) ([]observe.Socket, error) {
 	return sockets, nil
 }
 
-const sockDiagProtocol = 4 // NETLINK_SOCK_DIAG
+const sockDiagProtocol = unix.NETLINK_SOCK_DIAG

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/mdlayher/netlink"
 	"github.com/sockdrain/sockdrain/sockdrain/observe"
 )
 
@@ -154,27 +155,25 @@ func ParseMessage(b []byte) (observe.Socket, error) {
 	}
 	s.Inode = uint64(binary.NativeEndian.Uint32(b[68:72]))
 
-	for attrs := b[messageLen:]; len(attrs) >= 4; {
-		n := int(binary.NativeEndian.Uint16(attrs[0:2]))
-		typ := binary.NativeEndian.Uint16(attrs[2:4]) & 0x3fff // drop NLA_F_* flags
-		if n < 4 || n > len(attrs) {
-			return s, fmt.Errorf("parse inet_diag attribute of length %d in %d bytes: %w", n, len(attrs), ErrShort)
-		}
-		switch {
-		case typ == attrSKV6Only && n >= 5:
-			s.V6Only = attrs[4] != 0
-		case typ == attrInfo && n >= 4+infoMinLen:
-			info := attrs[4:n]
+	ad, err := netlink.NewAttributeDecoder(b[messageLen:])
+	if err != nil {
+		return s, fmt.Errorf("parse inet_diag attributes in %d bytes: %w: %w", len(b)-messageLen, ErrShort, err)
+	}
+	for ad.Next() {
+		switch v := ad.Bytes(); {
+		case ad.Type() == attrSKV6Only && len(v) >= 1:
+			s.V6Only = v[0] != 0
+		case ad.Type() == attrInfo && len(v) >= infoMinLen:
 			s.Activity = true
-			s.SinceSent = millis(info[infoLastDataSent:])
-			s.SinceRecv = millis(info[infoLastDataRecv:])
+			s.SinceSent = millis(v[infoLastDataSent:])
+			s.SinceRecv = millis(v[infoLastDataRecv:])
 		}
-		attrs = attrs[min(align4(n), len(attrs)):]
+	}
+	if err := ad.Err(); err != nil {
+		return s, fmt.Errorf("parse inet_diag attributes in %d bytes: %w: %w", len(b)-messageLen, ErrShort, err)
 	}
 	return s, nil
 }
-
-func align4(n int) int { return (n + 3) &^ 3 }
 
 func millis(b []byte) time.Duration {
 	return time.Duration(binary.NativeEndian.Uint32(b)) * time.Millisecond
