@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"slices"
 	"strings"
 
 	"github.com/sockdrain/sockdrain/internal/backend"
@@ -111,4 +113,95 @@ func classify(name string, err error) error {
 		return fmt.Errorf("%w: %s gate: %w", ErrNotSupported, name, err)
 	}
 	return fmt.Errorf("open %s gate: %w", name, err)
+}
+
+// joinArmed finds a gate of ours left armed on ls by an earlier drain. A
+// drain joins it rather than arm a second gate: it returns that backend,
+// and whether there was one. It refuses to arm a different backend.
+func joinArmed(ls []gate.Listener, want string) (string, bool, error) {
+	var armed []string
+	for _, gl := range ls {
+		for _, name := range armedOn(gl) {
+			if !slices.Contains(armed, name) {
+				armed = append(armed, name)
+			}
+		}
+	}
+	switch {
+	case len(armed) == 0:
+		return want, false, nil
+	case len(armed) == 1 && (want == "auto" || want == armed[0]):
+		return armed[0], true, nil
+	}
+	return "", false, fmt.Errorf("%w: the %s gate of an earlier drain is still armed; run resume first, or drain with --backend %s to join it",
+		ErrBusy, strings.Join(armed, " and "), armed[0])
+}
+
+// ArmedGates fills in each listener's Gates: the gates of ours armed on it
+// now, whichever process armed them. It takes the sockets it needs from
+// the listeners' PIDs, when Status filled them in.
+func ArmedGates(t Target, ls []Listener) error {
+	s, err := openSession(t, func(l Listener) ([]*os.File, error) {
+		for _, known := range ls {
+			if known.Listen == l.Listen && len(known.PIDs) > 0 {
+				return grabIn(l, known.PIDs), nil
+			}
+		}
+		return grabFrom(0, nil)(l)
+	}, true)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	for i := range ls {
+		ls[i].Gates = []string{}
+		for _, gl := range s.gls {
+			if gl.Addr == ls[i].Listen {
+				ls[i].Gates = armedOn(gl)
+			}
+		}
+	}
+	return nil
+}
+
+func armedOn(gl gate.Listener) []string {
+	armed := []string{}
+	for _, b := range backend.All {
+		if b.NeedsSockets && len(gl.Sockets) == 0 {
+			continue
+		}
+		g, err := b.Open(gl)
+		if err != nil {
+			continue
+		}
+		if ok, _ := g.Armed(); ok {
+			armed = append(armed, b.Name)
+		}
+		g.Close()
+	}
+	return armed
+}
+
+// gates disarms and closes a set of gate.Gate as one.
+type gates []gate.Gate
+
+// disarm opens b's gate on gl and disarms it, reporting whether it was
+// armed. A gate that cannot be opened on gl holds nothing to disarm.
+func disarm(b backend.Backend, gl gate.Listener) (bool, error) {
+	if b.NeedsSockets && len(gl.Sockets) == 0 {
+		if b.Forget != nil {
+			return false, b.Forget(gl)
+		}
+		return false, nil
+	}
+	g, err := b.Open(gl)
+	if err != nil {
+		return false, nil
+	}
+	defer g.Close()
+	armed, _ := g.Armed()
+	if err := g.Disarm(); err != nil {
+		return armed, fmt.Errorf("disarm %s gate on %s: %w", b.Name, gl.Addr, err)
+	}
+	return armed, nil
 }
