@@ -2,6 +2,9 @@ package backend
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"regexp"
 	"slices"
 	"testing"
 
@@ -39,5 +42,30 @@ func TestAutoOrderPutsCookieBlindGatesLast(t *testing.T) {
 	want := []string{gate.Reuseport, gate.NFTables, gate.SKLookup}
 	if got := names(AutoOrder("2")); !slices.Equal(got, want) {
 		t.Errorf("tcp_syncookies=2: %v, want %v", got, want)
+	}
+}
+
+// TestREADMEKernelTableMatchesTheRecords fails when the README's table of
+// minimum kernels and the records (with gate.Minimums) disagree.
+func TestREADMEKernelTableMatchesTheRecords(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `(\\w+)` \\| (\\d+\\.\\d+) \\|")
+	var got []string
+	for _, m := range row.FindAllStringSubmatch(string(b), -1) {
+		got = append(got, m[1]+" "+m[2])
+	}
+	var want []string
+	for _, b := range All {
+		m, ok := gate.MinimumOf(b.Name)
+		if !ok {
+			t.Fatalf("no minimum kernel for %s in gate.Minimums", b.Name)
+		}
+		want = append(want, fmt.Sprintf("%s %d.%d", b.Name, m.Version.Major, m.Version.Minor))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("README's minimum kernels: %q, the records': %q", got, want)
 	}
 }
