@@ -64,16 +64,11 @@ type stopResult struct {
 
 // measureMax runs unlimited load at the demo server and returns the rate.
 func measureMax(ctx context.Context) (float64, error) {
-	ns, err := newNS()
+	ns, srv, end, err := demoInNewNS()
 	if err != nil {
 		return 0, err
 	}
-	defer ns.Remove()
-	srv, err := startDemo(ns)
-	if err != nil {
-		return 0, err
-	}
-	defer srv.Stop()
+	defer end()
 	res, err := loadgen.Run(ctx, loadgen.Config{Addr: srv.Addr().String(), Workers: lossWorkers,
 		Duration: 2 * time.Second, AttemptTimeout: lossAttempt, Dial: loadgen.DialIn(ns)})
 	return res.PerSecond(), err

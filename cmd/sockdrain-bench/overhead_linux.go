@@ -240,16 +240,11 @@ func overheadRound(ctx context.Context, round int, samples [][]overheadSample) e
 		return fmt.Errorf("enable BPF stats: %w", err)
 	}
 	defer stats.Close()
-	ns, err := newNS()
+	ns, srv, end, err := demoInNewNS()
 	if err != nil {
 		return err
 	}
-	defer ns.Remove()
-	srv, err := startDemo(ns)
-	if err != nil {
-		return err
-	}
-	defer srv.Stop()
+	defer end()
 	for k := range overheadConfigs {
 		i := (k + round) % len(overheadConfigs)
 		s, err := overheadOnce(ctx, overheadConfigs[i], ns, srv)

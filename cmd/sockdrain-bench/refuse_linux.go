@@ -58,16 +58,11 @@ func (r *refuseRun) target() sockdrain.Target {
 // timeToRefuse measures one mode on one gate: from just before the arm
 // until a prober's connect is first refused.
 func timeToRefuse(ctx context.Context, cli, gate string, m refuseMode) (time.Duration, error) {
-	ns, err := newNS()
+	ns, srv, end, err := demoInNewNS()
 	if err != nil {
 		return 0, err
 	}
-	defer ns.Remove()
-	srv, err := startDemo(ns)
-	if err != nil {
-		return 0, err
-	}
-	defer srv.Stop()
+	defer end()
 	r := &refuseRun{ctx: ctx, cli: cli, gate: gate, ns: ns, srv: srv, done: make(chan error, 1)}
 	probe, err := loadgen.Start(ctx, loadgen.Config{Addr: srv.Addr().String(), Workers: 2,
 		Duration: 20 * time.Second, AttemptTimeout: time.Second, Dial: loadgen.DialIn(ns)})

@@ -45,6 +45,19 @@ func startDemo(ns *netns.NS) (*demoserver.Server, error) {
 		BodySize: bodySize, StopTimeout: stopTimeout, Do: ns.Do})
 }
 
+// demoInNewNS starts the demo server in a fresh namespace; end stops the
+// server and removes the namespace.
+func demoInNewNS() (ns *netns.NS, srv *demoserver.Server, end func(), err error) {
+	if ns, err = newNS(); err != nil {
+		return nil, nil, nil, err
+	}
+	if srv, err = startDemo(ns); err != nil {
+		ns.Remove()
+		return nil, nil, nil, err
+	}
+	return ns, srv, func() { srv.Stop(); ns.Remove() }, nil
+}
+
 func startClose(ns *netns.NS) (server, error) {
 	s, err := startDemo(ns)
 	return demoStop{s}, err

@@ -47,6 +47,15 @@ func Path(key string) string {
 	return filepath.Join(root, key)
 }
 
+// Recreate makes the pin directory of the gate named key afresh: it first
+// removes what an arm that was killed may have left there.
+func Recreate(key string) (string, error) {
+	if err := Remove(key); err != nil {
+		return "", err
+	}
+	return Create(key)
+}
+
 // Create makes the pin directory of the gate named key, mode 0700,
 // mounting bpffs first if needed. It fails if the directory exists.
 func Create(key string) (string, error) {

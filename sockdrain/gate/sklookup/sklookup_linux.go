@@ -167,10 +167,7 @@ func (g *Gate) build() (err error) {
 	if err := g.attach(); err != nil {
 		return err
 	}
-	if err := bpffs.Remove(pinKey(g.l)); err != nil { // what a killed arm left
-		return err
-	}
-	dir, err := bpffs.Create(pinKey(g.l))
+	dir, err := bpffs.Recreate(pinKey(g.l))
 	if err != nil {
 		return err
 	}
