@@ -3,12 +3,10 @@ package inetdiag
 import (
 	"bytes"
 	"flag"
-	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 
+	"github.com/sockdrain/sockdrain/internal/testutil/seedcorpus"
 	"github.com/sockdrain/sockdrain/sockdrain/observe"
 )
 
@@ -43,25 +41,5 @@ func seeds() map[string][]byte {
 // TestSeedCorpus checks that the committed corpus is what seeds makes
 // now; go test -run TestSeedCorpus -update rewrites it.
 func TestSeedCorpus(t *testing.T) {
-	dir := filepath.Join("testdata", "fuzz", "FuzzParseMessage")
-	for name, b := range seeds() {
-		want := fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", b)
-		path := filepath.Join(dir, name)
-		if *update {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("read seed (run with -update to write it): %v", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("seed %s differs from seeds(); run with -update", path)
-		}
-	}
+	seedcorpus.Check(t, "FuzzParseMessage", seeds(), *update)
 }

@@ -1,12 +1,10 @@
 package pcblist
 
 import (
-	"bytes"
 	"flag"
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/sockdrain/sockdrain/internal/testutil/seedcorpus"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/fuzz/FuzzParse from the fixture builder")
@@ -49,25 +47,5 @@ func FuzzParse(f *testing.F) {
 // TestSeedCorpus checks that the committed corpus is what the fixture
 // builder makes now; go test -run TestSeedCorpus -update rewrites it.
 func TestSeedCorpus(t *testing.T) {
-	dir := filepath.Join("testdata", "fuzz", "FuzzParse")
-	for name, b := range seeds() {
-		want := fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", b)
-		path := filepath.Join(dir, name)
-		if *update {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("read seed (run with -update to write it): %v", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("seed %s differs from the fixture builder; run with -update", path)
-		}
-	}
+	seedcorpus.Check(t, "FuzzParse", seeds(), *update)
 }

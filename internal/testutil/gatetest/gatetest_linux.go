@@ -185,6 +185,20 @@ func (s *Server) Accept(t testing.TB) net.Conn {
 	return nil
 }
 
+// ExchangeWaiting accepts one connection per client in waiting, which
+// queued before the gate armed, and checks that each pair exchanges data.
+func (s *Server) ExchangeWaiting(t *testing.T, waiting []net.Conn) {
+	t.Helper()
+	accepted := map[string]net.Conn{}
+	for range waiting {
+		c := s.Accept(t)
+		accepted[c.RemoteAddr().String()] = c
+	}
+	for _, c := range waiting {
+		Exchange(t, c, accepted[c.LocalAddr().String()])
+	}
+}
+
 // Exchange sends ping from client to server and pong back.
 func Exchange(t *testing.T, client, srv net.Conn) {
 	t.Helper()

@@ -79,14 +79,7 @@ func checkDrain(t *testing.T, ns *netns.NS, srv *gatetest.Server, g *Gate, dsts 
 	}
 	gatetest.MustDial(t, ns, other.Addr)
 	other.Accept(t)
-	accepted := map[string]net.Conn{}
-	for range waiting {
-		c := srv.Accept(t)
-		accepted[c.RemoteAddr().String()] = c
-	}
-	for _, c := range waiting {
-		gatetest.Exchange(t, c, accepted[c.LocalAddr().String()])
-	}
+	srv.ExchangeWaiting(t, waiting)
 	gatetest.Exchange(t, est, estSrv)
 
 	gatetest.DisarmTwice(t, g)
