@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"strings"
 	"testing"
@@ -10,6 +12,9 @@ import (
 // and exitCodes disagree, in either direction.
 func TestREADMEExitCodesMatchTheTable(t *testing.T) {
 	b, err := os.ReadFile("../../README.md")
+	if errors.Is(err, fs.ErrNotExist) {
+		t.Skip("no README.md beside the test binary (as in make vmtest's VMs)")
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

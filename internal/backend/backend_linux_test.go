@@ -3,6 +3,7 @@ package backend
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"regexp"
 	"slices"
@@ -49,6 +50,9 @@ func TestAutoOrderPutsCookieBlindGatesLast(t *testing.T) {
 // minimum kernels and the records (with gate.Minimums) disagree.
 func TestREADMEKernelTableMatchesTheRecords(t *testing.T) {
 	b, err := os.ReadFile("../../README.md")
+	if errors.Is(err, fs.ErrNotExist) {
+		t.Skip("no README.md beside the test binary (as in make vmtest's VMs)")
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
