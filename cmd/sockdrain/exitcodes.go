@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/sockdrain/sockdrain/internal/supervisor"
 )
 
 // Exit codes, the same for every command.
@@ -71,4 +74,14 @@ func exitCodesHelp() string {
 		b.WriteString(line + "\n")
 	}
 	return b.String()
+}
+
+// carriedExitCode is the exit code err carries, if it chooses its own: a
+// server's status passed on by `sockdrain run`. A remote drain's error
+// matches the library's errors, and takes their codes.
+func carriedExitCode(err error) (int, bool) {
+	if e, ok := errors.AsType[supervisor.ChildError](err); ok {
+		return e.Code, true
+	}
+	return 0, false
 }

@@ -1,23 +1,10 @@
 package main
 
 import (
-	"errors"
-
 	"github.com/urfave/cli/v2"
 
 	"github.com/sockdrain/sockdrain/internal/control"
-	"github.com/sockdrain/sockdrain/internal/supervisor"
 )
-
-// carriedExitCode is the exit code err carries, if it chooses its own: a
-// server's status passed on by `sockdrain run`. A remote drain's error
-// matches the library's errors, and takes their codes.
-func carriedExitCode(err error) (int, bool) {
-	if e, ok := errors.AsType[supervisor.ChildError](err); ok {
-		return e.Code, true
-	}
-	return 0, false
-}
 
 // drainControl is `sockdrain drain --control`: the drain runs in the
 // `sockdrain run` process that owns the sockets, and its reports are shown
