@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 
-	"github.com/sockdrain/sockdrain"
 	"github.com/urfave/cli/v2"
+
+	"github.com/sockdrain/sockdrain"
 )
 
 func newApp(e env) *cli.App {
@@ -61,35 +61,6 @@ func (inputError) Is(target error) bool { return target == sockdrain.ErrInvalid 
 
 func badInput(format string, args ...any) error {
 	return inputError{fmt.Errorf(format, args...)}
-}
-
-// exitCode maps an error to the documented exit codes.
-func exitCode(err error) int {
-	if code, ok := carriedExitCode(err); ok {
-		return code
-	}
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.Is(err, sockdrain.ErrInvalid):
-		return exitInvalid
-	case errors.Is(err, sockdrain.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return exitTimeout
-	case errors.Is(err, sockdrain.ErrListenerClosed):
-		return exitListener
-	case errors.Is(err, sockdrain.ErrServerExited):
-		return exitServer
-	case errors.Is(err, sockdrain.ErrBusy):
-		return exitBusy
-	case errors.Is(err, sockdrain.ErrStop):
-		return exitStop
-	case errors.Is(err, sockdrain.ErrNotSupported), errors.Is(err, fs.ErrPermission):
-		return exitUnsupported
-	}
-	if sig, ok := errors.AsType[signalError](err); ok {
-		return 128 + int(sig.sig)
-	}
-	return exitInternal
 }
 
 func oneLine(err error) string {

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"io/fs"
 	"strconv"
 	"strings"
 
+	"github.com/sockdrain/sockdrain"
 	"github.com/sockdrain/sockdrain/internal/supervisor"
 )
 
@@ -84,4 +87,33 @@ func carriedExitCode(err error) (int, bool) {
 		return e.Code, true
 	}
 	return 0, false
+}
+
+// exitCode maps an error to the documented exit codes.
+func exitCode(err error) int {
+	if code, ok := carriedExitCode(err); ok {
+		return code
+	}
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, sockdrain.ErrInvalid):
+		return exitInvalid
+	case errors.Is(err, sockdrain.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return exitTimeout
+	case errors.Is(err, sockdrain.ErrListenerClosed):
+		return exitListener
+	case errors.Is(err, sockdrain.ErrServerExited):
+		return exitServer
+	case errors.Is(err, sockdrain.ErrBusy):
+		return exitBusy
+	case errors.Is(err, sockdrain.ErrStop):
+		return exitStop
+	case errors.Is(err, sockdrain.ErrNotSupported), errors.Is(err, fs.ErrPermission):
+		return exitUnsupported
+	}
+	if sig, ok := errors.AsType[signalError](err); ok {
+		return 128 + int(sig.sig)
+	}
+	return exitInternal
 }
