@@ -266,7 +266,7 @@ func (g *Gate) Close() error {
 }
 
 func loadGateObjects() (*gateObjects, error) {
-	return bpffs.Load[gateObjects]("reuseport", loadReuseport)
+	return bpffs.Load[gateObjects](gate.Reuseport, loadReuseport)
 }
 
 // pinKey names the pin directory of l's gate: one per backend and listener.
