@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/rig/haproxyconf"
 )
 
 // The servers of table 7: Debian's nginx as backends behind Debian's
@@ -42,35 +43,6 @@ http {
 	}
 }
 `
-
-// lbHAProxyConf balances one frontend over the servers %[3]s, with fast
-// checks, L7 retries and redispatch, pooled keep-alive connections to the
-// servers (http-reuse always), and an admin socket.
-const lbHAProxyConf = `global
-	nbthread 2
-	maxconn 2000
-	pidfile %[1]s/haproxy.pid
-	stats socket %[1]s/admin.sock level admin
-defaults
-	mode http
-	timeout connect 1s
-	timeout client 30s
-	timeout server 5s
-	timeout http-request 5s
-	timeout http-keep-alive 30s
-	timeout check 1s
-	retries 3
-	option redispatch 1
-	retry-on conn-failure empty-response response-timeout
-	http-reuse always
-frontend fe
-	bind %[2]s
-	default_backend be
-backend be
-	balance roundrobin
-	option httpchk GET ` + lbPagePath + `
-	default-server check inter 200ms fall 1 rise 2
-%[3]s`
 
 // procGroup is a server process started in its own process group.
 type procGroup struct {
@@ -189,7 +161,7 @@ func startLBHAProxy(ns *netns.NS, front netip.AddrPort, servers []*lbNginx) (*lb
 	log, err := os.Create(filepath.Join(dir, "haproxy.log"))
 	if err == nil {
 		defer log.Close()
-		err = os.WriteFile(conf, fmt.Appendf(nil, lbHAProxyConf, dir, front, lines.String()), 0o644)
+		err = os.WriteFile(conf, []byte(haproxyconf.Balance(dir, front.String(), lbPagePath, lines.String())), 0o644)
 	}
 	h := &lbHAProxy{dir: dir}
 	if err == nil {

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/rig/haproxyconf"
 )
 
 // Real servers for the keep-alive tests: Debian's nginx and HAProxy, and
@@ -219,35 +220,6 @@ func waitAccepting(t *testing.T, ns *netns.NS, addr string) {
 	t.Fatalf("nothing accepts on %s within 5s: %v", addr, err)
 }
 
-// haproxyConf balances one frontend over the servers %[3]s, with fast
-// checks, L7 retries and redispatch, and pooled keep-alive connections to
-// the servers (http-reuse always).
-const haproxyConf = `global
-	nbthread 2
-	maxconn 2000
-	pidfile %[1]s/haproxy.pid
-	stats socket %[1]s/admin.sock level admin
-defaults
-	mode http
-	timeout connect 1s
-	timeout client 30s
-	timeout server 5s
-	timeout http-request 5s
-	timeout http-keep-alive 30s
-	timeout check 1s
-	retries 3
-	option redispatch 1
-	retry-on conn-failure empty-response response-timeout
-	http-reuse always
-frontend fe
-	bind %[2]s
-	default_backend be
-backend be
-	balance roundrobin
-	option httpchk GET /
-	default-server check inter 200ms fall 1 rise 2
-%[3]s`
-
 // haproxy is Debian's HAProxy in the foreground, with an admin socket.
 type haproxy struct {
 	*serverGroup
@@ -265,7 +237,7 @@ func startHAProxy(t *testing.T, ns *netns.NS, addr string, servers [][2]string) 
 		fmt.Fprintf(&lines, "\tserver %s %s\n", s[0], s[1])
 	}
 	conf := filepath.Join(h.dir, "haproxy.cfg")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, haproxyConf, h.dir, addr, lines.String()), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(haproxyconf.Balance(h.dir, addr, "/", lines.String())), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-db", "-f", conf)
