@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -14,7 +12,7 @@ import (
 	"time"
 
 	"github.com/sockdrain/sockdrain/internal/netns"
-	"github.com/sockdrain/sockdrain/internal/rig/haproxyconf"
+	"github.com/sockdrain/sockdrain/internal/rig/haproxyctl"
 )
 
 // The servers of table 7: Debian's nginx as backends behind Debian's
@@ -161,7 +159,7 @@ func startLBHAProxy(ns *netns.NS, front netip.AddrPort, servers []*lbNginx) (*lb
 	log, err := os.Create(filepath.Join(dir, "haproxy.log"))
 	if err == nil {
 		defer log.Close()
-		err = os.WriteFile(conf, []byte(haproxyconf.Balance(dir, front.String(), lbPagePath, lines.String())), 0o644)
+		err = os.WriteFile(conf, []byte(haproxyctl.Balance(dir, front.String(), lbPagePath, lines.String())), 0o644)
 	}
 	h := &lbHAProxy{dir: dir}
 	if err == nil {
@@ -194,53 +192,10 @@ func (h *lbHAProxy) close() {
 	os.RemoveAll(h.dir)
 }
 
-// command sends one command to the admin socket and returns the answer.
-func (h *lbHAProxy) command(cmd string) (string, error) {
-	c, err := net.DialTimeout("unix", filepath.Join(h.dir, "admin.sock"), time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := fmt.Fprintf(c, "%s\n", cmd); err != nil {
-		return "", err
-	}
-	var b strings.Builder
-	_, err = bufio.NewReader(c).WriteTo(&b)
-	return b.String(), err
-}
-
 // stats returns `show stat` for server be/name, field by field (status,
 // scur, stot, wretr, wredis, ...).
 func (h *lbHAProxy) stats(name string) (map[string]string, error) {
-	out, err := h.command("show stat")
-	if err != nil {
-		return nil, fmt.Errorf("haproxy show stat: %w", err)
-	}
-	return parseShowStat(out, "be", name)
-}
-
-// parseShowStat finds the line of proxy/server in `show stat`'s CSV.
-func parseShowStat(out, proxy, server string) (map[string]string, error) {
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) < 2 || !strings.HasPrefix(lines[0], "# ") {
-		return nil, fmt.Errorf("haproxy show stat: %q", out)
-	}
-	head := strings.Split(strings.TrimPrefix(lines[0], "# "), ",")
-	for _, l := range lines[1:] {
-		f := strings.Split(l, ",")
-		if len(f) < 2 || f[0] != proxy || f[1] != server {
-			continue
-		}
-		m := make(map[string]string, len(head))
-		for i, k := range head {
-			if i < len(f) {
-				m[k] = f[i]
-			}
-		}
-		return m, nil
-	}
-	return nil, fmt.Errorf("haproxy show stat has no server %s/%s", proxy, server)
+	return haproxyctl.ShowStat(h.dir, "be", name)
 }
 
 // waitStatus waits until HAProxy reports server name's status as exactly

@@ -1,7 +1,7 @@
-// Package haproxyconf holds the HAProxy configuration the load-balancer bench
-// and the keep-alive tests run: HAProxy in front of the servers a drain
-// takes out of rotation.
-package haproxyconf
+// Package haproxyctl is what the load-balancer bench and the keep-alive
+// tests share of HAProxy, in front of the servers a drain takes out of
+// rotation: its configuration, and its admin socket.
+package haproxyctl
 
 import "fmt"
 
