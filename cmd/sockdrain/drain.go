@@ -47,15 +47,10 @@ func drainCommand(e env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			if err := checkDurations(c); err != nil {
-				return err
-			}
-			stop, err := parseStop(c)
+			stop, out, err := drainFlags(c, e)
 			if err != nil {
 				return err
 			}
-			out := newDrainOutput(e, c.Bool("json"))
-			out.timeout = c.Duration("timeout")
 			opts := sockdrain.Options{
 				Backend: c.String("backend"), PID: c.Int("pid"), Timeout: c.Duration("timeout"),
 				Stall: c.Duration("stall"), NoVerify: c.Bool("no-verify"), KeepGate: c.Bool("keep-gate"),
@@ -71,12 +66,18 @@ func drainCommand(e env) *cli.Command {
 	}
 }
 
-// checkDurations is the one check of a drain's --timeout and --stall,
-// local or through --control: the library takes 0 as its default, the CLI
-// wants them given.
-func checkDurations(c *cli.Context) error {
+// drainFlags reads what a drain, local or through --control, takes from
+// its flags: --timeout and --stall, which the CLI wants given (the library
+// takes 0 as its default), how the server is stopped, and the output.
+func drainFlags(c *cli.Context, e env) (stopOptions, *drainOutput, error) {
 	if c.Duration("timeout") <= 0 || c.Duration("stall") <= 0 {
-		return badInput("--timeout and --stall must be positive")
+		return stopOptions{}, nil, badInput("--timeout and --stall must be positive")
 	}
-	return nil
+	stop, err := parseStop(c)
+	if err != nil {
+		return stop, nil, err
+	}
+	out := newDrainOutput(e, c.Bool("json"))
+	out.timeout = c.Duration("timeout")
+	return stop, out, nil
 }

@@ -16,15 +16,10 @@ func drainControl(c *cli.Context, e env) error {
 	if c.NArg() > 0 {
 		return badInput("unexpected argument %q", c.Args().First())
 	}
-	if err := checkDurations(c); err != nil {
-		return err
-	}
-	stop, err := parseStop(c)
+	stop, out, err := drainFlags(c, e)
 	if err != nil {
 		return err
 	}
-	out := newDrainOutput(e, c.Bool("json"))
-	out.timeout = c.Duration("timeout")
 	_, err = control.Drain(c.Context, control.Path(c.String("control")), control.Request{
 		Listen: c.String("listen"), Port: c.String("port"), Backend: c.String("backend"),
 		Timeout: c.Duration("timeout"), Stall: c.Duration("stall"),
