@@ -76,18 +76,14 @@ func grabSockets(l Listener, pid int) ([]*os.File, []int, error) {
 	return nil, []int{pid}, nil
 }
 
-// ownerPIDs are the processes holding the listening sockets of s, or pid
-// alone when it is set.
 // grabIn takes nothing: FreeBSD cannot take another process's socket.
 func grabIn(Listener, []int) []*os.File { return nil }
 
+// ownerPIDs are the processes holding the listening sockets of s, or pid
+// alone when it is set.
 func ownerPIDs(s *session, pid int) ([]int, error) {
 	if pid != 0 {
 		return []int{pid}, nil
 	}
-	var inodes []uint64
-	for _, l := range s.listeners {
-		inodes = append(inodes, l.Inodes...)
-	}
-	return pcblist.PIDs(inodes)
+	return pcblist.PIDs(s.inodes())
 }

@@ -185,11 +185,7 @@ func ownerPIDs(s *session, pid int) ([]int, error) {
 	if pid != 0 {
 		return []int{pid}, nil
 	}
-	var inodes []uint64
-	for _, l := range s.listeners {
-		inodes = append(inodes, l.Inodes...)
-	}
-	holders, err := sockfd.Holders(inodes)
+	holders, err := sockfd.Holders(s.inodes())
 	if err != nil {
 		return nil, err
 	}

@@ -85,6 +85,16 @@ func (s *session) close() {
 	}
 }
 
+// inodes are the inodes (on FreeBSD, the kernel addresses) of the
+// listening sockets of s.
+func (s *session) inodes() []uint64 {
+	var inodes []uint64
+	for _, l := range s.listeners {
+		inodes = append(inodes, l.Inodes...)
+	}
+	return inodes
+}
+
 // lock takes the lock of port in the session's namespace.
 func (s *session) lock(port uint16) (*portLock, error) {
 	ino, err := s.ns.Inode()
