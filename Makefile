@@ -26,7 +26,7 @@ generate: deps-generate
 
 ## check-generate: fail if the committed bpf2go output is stale.
 check-generate: generate
-	git diff --exit-code -- bpf sockdrain
+	git diff --exit-code -- bpf sockdrain internal
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
@@ -39,9 +39,9 @@ lint:
 
 ## fuzz: a short pass over every fuzz target.
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParseMessage -fuzztime 20s ./sockdrain/inetdiag/
+	$(GO) test -run '^$$' -fuzz FuzzParseMessage -fuzztime 20s ./internal/inetdiag/
 	$(GO) test -run '^$$' -fuzz FuzzParseListen -fuzztime 20s .
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./sockdrain/pcblist/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./internal/pcblist/
 
 ## bench: loss per stop, time to refuse, gate overhead, observer scaling,
 ## drained detection and the time until a backend behind HAProxy is safe to

@@ -4,27 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"slices"
 	"strings"
 
+	"github.com/sockdrain/sockdrain/internal/backend"
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
 )
-
-// backend is one kind of gate, as the platform offers it.
-type backend struct {
-	name  string
-	probe func() error
-	open  func(gate.Listener) (gate.Gate, error)
-	// needsSockets: the gate acts on the listening socket itself, so it
-	// needs a duplicate of it.
-	needsSockets bool
-	// forget, if set, removes what is left of a gate whose listener is
-	// gone, where open cannot run without the listener's sockets.
-	forget func(gate.Listener) error
-	// pinned, if set, lists the listeners that have this gate's state.
-	pinned func() ([]gate.Listener, error)
-	// why auto picks it.
-	why string
-}
 
 // BackendStatus says whether a gate works on this kernel.
 type BackendStatus struct {
@@ -39,9 +25,9 @@ type BackendStatus struct {
 // cannot. It changes nothing on the system.
 func Probe() []BackendStatus {
 	var st []BackendStatus
-	for _, b := range backends {
-		s := BackendStatus{Name: b.name, Available: true, Note: notes[b.name]}
-		if err := b.probe(); err != nil {
+	for _, b := range backend.All {
+		s := BackendStatus{Name: b.Name, Available: true, Note: b.Note}
+		if err := b.Probe(); err != nil {
 			s.Available, s.Reason = false, err.Error()
 		}
 		st = append(st, s)
@@ -61,39 +47,20 @@ func ProbeFeatures() []BackendStatus {
 	return []BackendStatus{s}
 }
 
-// notes are what a user must know about each gate before relying on it.
-var notes = map[string]string{
-	"reuseport": "needs SO_REUSEPORT set before bind and a non-MPTCP socket; refuses only pure SYNs, so SYN-cookie handshakes complete",
-	"sklookup": "works on any listener, MPTCP too; cannot see TCP flags, so with SYN cookies in use a handshake completed " +
-		"after arming gets ECONNRESET; another sk_lookup program that assigns sockets overrides it",
-	"nftables": "works on any listener and refuses only pure SYNs; opens by itself when the listener closes only if sockdrain could mark its socket (tied), otherwise run resume",
-	"pf":       "refuses only SYNs (flags S/SA); needs anchor \"sockdrain/*\" before pf.conf's pass rules; loopback bypasses it under 'set skip on lo0'",
-	"ipfw":     "refuses only SYNs (setup); with pf enabled, it also loads pf rules that keep no state for those SYNs, which need pf's sockdrain anchor",
-	"shutdown": "FreeBSD 10 and older only; one-way: the socket stays refusing until closed",
-}
-
 // BackendNames lists the gates of this platform, in auto's default order.
-func BackendNames() []string {
-	names := make([]string, len(backends))
-	for i, b := range backends {
-		names[i] = b.name
-	}
-	return names
-}
+func BackendNames() []string { return backend.Names() }
 
-func findBackend(name string) (backend, error) {
-	for _, b := range backends {
-		if b.name == name {
-			return b, nil
-		}
+func findBackend(name string) (backend.Backend, error) {
+	if b, ok := backend.Find(name); ok {
+		return b, nil
 	}
-	return backend{}, invalidf("unknown backend %q: want auto, %s", name, strings.Join(BackendNames(), ", "))
+	return backend.Backend{}, invalidf("unknown backend %q: want auto, %s", name, strings.Join(BackendNames(), ", "))
 }
 
 // choose opens one gate per listener with the backend named want, or with
 // the first of order that takes them all when want is "auto". It returns
 // the gates, the backend, and why it was chosen.
-func choose(order []backend, want string, ls []gate.Listener) (gates, backend, string, error) {
+func choose(order []backend.Backend, want string, ls []gate.Listener) (gates, backend.Backend, string, error) {
 	if want != "auto" {
 		b, err := findBackend(want)
 		if err != nil {
@@ -106,32 +73,32 @@ func choose(order []backend, want string, ls []gate.Listener) (gates, backend, s
 	for _, b := range order {
 		gs, err := openAll(b, ls)
 		if err == nil {
-			return gs, b, strings.Join(append([]string{b.why}, passed...), "; "), nil
+			return gs, b, strings.Join(append([]string{b.Why}, passed...), "; "), nil
 		}
-		passed = append(passed, fmt.Sprintf("not %s: %v", b.name, err))
+		passed = append(passed, fmt.Sprintf("not %s: %v", b.Name, err))
 	}
-	return nil, backend{}, "", fmt.Errorf("%w: no gate can serve this listener: %s", ErrNotSupported, strings.Join(passed, "; "))
+	return nil, backend.Backend{}, "", fmt.Errorf("%w: no gate can serve this listener: %s", ErrNotSupported, strings.Join(passed, "; "))
 }
 
 // openAll opens b's gate on every listener, or none. Errors say whether
 // the listener is at fault (ErrInvalid) or the kernel (ErrNotSupported).
-func openAll(b backend, ls []gate.Listener) (gates, error) {
-	if err := b.probe(); err != nil {
+func openAll(b backend.Backend, ls []gate.Listener) (gates, error) {
+	if err := b.Probe(); err != nil {
 		if errors.Is(err, fs.ErrPermission) {
-			return nil, fmt.Errorf("%s gate: not permitted: run as root with CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN: %w", b.name, err)
+			return nil, fmt.Errorf("%s gate: not permitted: run as root with CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN: %w", b.Name, err)
 		}
 		return nil, fmt.Errorf("%w: %w", ErrNotSupported, err)
 	}
 	var gs gates
 	for _, l := range ls {
-		if b.needsSockets && len(l.Sockets) == 0 {
+		if b.NeedsSockets && len(l.Sockets) == 0 {
 			gs.close()
-			return nil, invalidf("%s gate needs the listening socket of %s, and it could not be taken from its process", b.name, l.Addr)
+			return nil, invalidf("%s gate needs the listening socket of %s, and it could not be taken from its process", b.Name, l.Addr)
 		}
-		g, err := b.open(l)
+		g, err := b.Open(l)
 		if err != nil {
 			gs.close()
-			return nil, classify(b.name, err)
+			return nil, classify(b.Name, err)
 		}
 		gs = append(gs, g)
 	}
@@ -146,4 +113,95 @@ func classify(name string, err error) error {
 		return fmt.Errorf("%w: %s gate: %w", ErrNotSupported, name, err)
 	}
 	return fmt.Errorf("open %s gate: %w", name, err)
+}
+
+// joinArmed finds a gate of ours left armed on ls by an earlier drain. A
+// drain joins it rather than arm a second gate: it returns that backend,
+// and whether there was one. It refuses to arm a different backend.
+func joinArmed(ls []gate.Listener, want string) (string, bool, error) {
+	var armed []string
+	for _, gl := range ls {
+		for _, name := range armedOn(gl) {
+			if !slices.Contains(armed, name) {
+				armed = append(armed, name)
+			}
+		}
+	}
+	switch {
+	case len(armed) == 0:
+		return want, false, nil
+	case len(armed) == 1 && (want == "auto" || want == armed[0]):
+		return armed[0], true, nil
+	}
+	return "", false, fmt.Errorf("%w: the %s gate of an earlier drain is still armed; run resume first, or drain with --backend %s to join it",
+		ErrBusy, strings.Join(armed, " and "), armed[0])
+}
+
+// ArmedGates fills in each listener's Gates: the gates of ours armed on it
+// now, whichever process armed them. It takes the sockets it needs from
+// the listeners' PIDs, when Status filled them in.
+func ArmedGates(t Target, ls []Listener) error {
+	s, err := openSession(t, func(l Listener) ([]*os.File, error) {
+		for _, known := range ls {
+			if known.Listen == l.Listen && len(known.PIDs) > 0 {
+				return grabIn(l, known.PIDs), nil
+			}
+		}
+		return grabFrom(0, nil)(l)
+	}, true)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	for i := range ls {
+		ls[i].Gates = []string{}
+		for _, gl := range s.gls {
+			if gl.Addr == ls[i].Listen {
+				ls[i].Gates = armedOn(gl)
+			}
+		}
+	}
+	return nil
+}
+
+func armedOn(gl gate.Listener) []string {
+	armed := []string{}
+	for _, b := range backend.All {
+		if b.NeedsSockets && len(gl.Sockets) == 0 {
+			continue
+		}
+		g, err := b.Open(gl)
+		if err != nil {
+			continue
+		}
+		if ok, _ := g.Armed(); ok {
+			armed = append(armed, b.Name)
+		}
+		g.Close()
+	}
+	return armed
+}
+
+// gates disarms and closes a set of gate.Gate as one.
+type gates []gate.Gate
+
+// disarm opens b's gate on gl and disarms it, reporting whether it was
+// armed. A gate that cannot be opened on gl holds nothing to disarm.
+func disarm(b backend.Backend, gl gate.Listener) (bool, error) {
+	if b.NeedsSockets && len(gl.Sockets) == 0 {
+		if b.Forget != nil {
+			return false, b.Forget(gl)
+		}
+		return false, nil
+	}
+	g, err := b.Open(gl)
+	if err != nil {
+		return false, nil
+	}
+	defer g.Close()
+	armed, _ := g.Armed()
+	if err := g.Disarm(); err != nil {
+		return armed, fmt.Errorf("disarm %s gate on %s: %w", b.Name, gl.Addr, err)
+	}
+	return armed, nil
 }

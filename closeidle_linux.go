@@ -7,8 +7,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/sockdrain/sockdrain/internal/sockfd"
 	"github.com/sockdrain/sockdrain/sockdrain/observe"
-	"github.com/sockdrain/sockdrain/sockdrain/sockfd"
 	"golang.org/x/sys/unix"
 )
 

@@ -9,9 +9,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sockdrain/sockdrain/sockdrain/gate"
-	"github.com/sockdrain/sockdrain/sockdrain/observe"
 	"golang.org/x/sys/unix"
+
+	"github.com/sockdrain/sockdrain/sockdrain/observe"
 )
 
 // Phase is how far a drain has got. A drain passes through the phases in
@@ -203,9 +203,6 @@ func remaining(sockets []observe.Socket, idle time.Duration) []Conn {
 	}
 	return conns
 }
-
-// gates disarms and closes a set of gate.Gate as one.
-type gates []gate.Gate
 
 func (gs gates) disarm() error {
 	var errs []error

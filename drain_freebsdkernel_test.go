@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/sockdrain/sockdrain"
-	"github.com/sockdrain/sockdrain/sockdrain/demoserver"
+	"github.com/sockdrain/sockdrain/internal/rig/demoserver"
+	"github.com/sockdrain/sockdrain/internal/rig/loadgen"
 	"github.com/sockdrain/sockdrain/sockdrain/gate/ipfw"
-	"github.com/sockdrain/sockdrain/sockdrain/loadgen"
 )
 
 // TestKernelDrainUnderStatefulPf drains a server under closed-loop load

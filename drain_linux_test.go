@@ -14,12 +14,12 @@ import (
 	"github.com/google/nftables"
 
 	"github.com/sockdrain/sockdrain"
-	"github.com/sockdrain/sockdrain/sockdrain/bpffs"
-	"github.com/sockdrain/sockdrain/sockdrain/demoserver"
-	nftgate "github.com/sockdrain/sockdrain/sockdrain/gate/nftables"
-	"github.com/sockdrain/sockdrain/sockdrain/loadgen"
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
-	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+	"github.com/sockdrain/sockdrain/internal/bpffs"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/rig/demoserver"
+	"github.com/sockdrain/sockdrain/internal/rig/loadgen"
+	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
+	"github.com/sockdrain/sockdrain/sockdrain/gate/nftgate"
 )
 
 // server is what a zero-loss test drains: its address and how to stop it.

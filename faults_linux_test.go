@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/sockdrain/sockdrain"
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
-	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
 )
 
 // stalledTarget is a listener in a fresh netns that never accepts, with

@@ -7,7 +7,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/sockdrain/sockdrain/sockdrain/sockfd"
+	"errors"
+	"github.com/sockdrain/sockdrain/internal/sockfd"
 )
 
 // hold makes the session's gates act on the caller's own listening
@@ -59,19 +60,12 @@ func heldSockets(addr netip.AddrPort, files []*os.File) ([]*os.File, error) {
 
 // localAddr is the address a socket is bound to.
 func localAddr(f *os.File) (netip.AddrPort, error) {
-	var sa unix.Sockaddr
-	err := sockfd.Control(f, func(fd int) (err error) {
-		sa, err = unix.Getsockname(fd)
-		return os.NewSyscallError("getsockname", err)
-	})
+	a, err := sockfd.LocalAddr(f)
+	if errors.Is(err, sockfd.ErrNotIP) {
+		return a, invalidf("held socket %s is not a TCP/IP socket", f.Name())
+	}
 	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("read address of held socket %s: %w", f.Name(), err)
+		return a, fmt.Errorf("read address of held socket %s: %w", f.Name(), err)
 	}
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)), nil
-	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port)), nil
-	}
-	return netip.AddrPort{}, invalidf("held socket %s is not a TCP/IP socket", f.Name())
+	return a, nil
 }

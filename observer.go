@@ -57,17 +57,7 @@ func (o *Observer) Close() error { return o.src.Close() }
 
 // Listeners returns the state of each listener serving the target, without
 // their PIDs. It returns ErrNoListener when there is none.
-func (o *Observer) Listeners() ([]Listener, error) {
-	sockets, err := o.src.sockets(o.target.Port)
-	if err != nil {
-		return nil, err
-	}
-	ls := observe.Serving(observe.Fold(sockets, o.idle), o.target.Addr)
-	if len(ls) == 0 {
-		return nil, fmt.Errorf("%w on %s", ErrNoListener, o.target)
-	}
-	return ls, nil
-}
+func (o *Observer) Listeners() ([]Listener, error) { return o.listenersIn(o.src.sockets) }
 
 // lookup returns the target's listeners with their accept queues, but not
 // their connections: where the OS can, from a dump of listening sockets
@@ -77,6 +67,11 @@ func (o *Observer) lookup() ([]Listener, error) {
 	if ls, ok := o.src.(listenSource); ok {
 		dump = ls.listening
 	}
+	return o.listenersIn(dump)
+}
+
+// listenersIn folds the sockets dump returns into the target's listeners.
+func (o *Observer) listenersIn(dump func(port uint16) ([]observe.Socket, error)) ([]Listener, error) {
 	sockets, err := dump(o.target.Port)
 	if err != nil {
 		return nil, err

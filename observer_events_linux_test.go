@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sockdrain/sockdrain/sockdrain/inetdiag"
-	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+	"github.com/sockdrain/sockdrain/internal/inetdiag"
+	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
 	"github.com/sockdrain/sockdrain/sockdrain/observe"
 )
 

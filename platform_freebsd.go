@@ -5,12 +5,8 @@ import (
 	"os"
 	"slices"
 
-	"github.com/sockdrain/sockdrain/sockdrain/gate"
-	"github.com/sockdrain/sockdrain/sockdrain/gate/ipfw"
-	"github.com/sockdrain/sockdrain/sockdrain/gate/pf"
-	"github.com/sockdrain/sockdrain/sockdrain/gate/shutdown"
+	"github.com/sockdrain/sockdrain/internal/pcblist"
 	"github.com/sockdrain/sockdrain/sockdrain/observe"
-	"github.com/sockdrain/sockdrain/sockdrain/pcblist"
 )
 
 // On FreeBSD, sockets are observed through the net.inet.tcp.pcblist sysctl,
@@ -42,27 +38,8 @@ func (pcblistSource) pids(ksockets []uint64) ([]int, error) { return pcblist.PID
 
 func (pcblistSource) Close() error { return nil }
 
-// The FreeBSD gates, in the order --backend auto tries them. pf and ipfw
-// refuse only SYNs and need no socket; shutdown needs a socket sockdrain
-// holds, which only `sockdrain run` gives it, and FreeBSD 10 or older.
-var backends = []backend{
-	{
-		name: "pf", probe: pf.Probe,
-		open: func(l gate.Listener) (gate.Gate, error) { return pf.Open(l) },
-		why:  "pf is enabled and its main ruleset loads the sockdrain anchor",
-	},
-	{
-		name: "ipfw", probe: ipfw.Probe, open: openIpfw,
-		why: "ipfw is loaded",
-	},
-	{
-		name: "shutdown", probe: shutdown.Probe, needsSockets: true,
-		open: func(l gate.Listener) (gate.Gate, error) { return shutdown.Open(l) },
-		why:  "this kernel still refuses SYNs on a listener after shutdown()",
-	},
-}
-
-func autoOrder(namespace) []backend { return backends }
+// syncookies is "": FreeBSD's gates all see TCP flags.
+func syncookies(namespace) string { return "" }
 
 // hostStack is FreeBSD's one network stack.
 type hostStack struct{}
@@ -99,37 +76,14 @@ func grabSockets(l Listener, pid int) ([]*os.File, []int, error) {
 	return nil, []int{pid}, nil
 }
 
-// ownerPIDs are the processes holding the listening sockets of s, or pid
-// alone when it is set.
 // grabIn takes nothing: FreeBSD cannot take another process's socket.
 func grabIn(Listener, []int) []*os.File { return nil }
 
+// ownerPIDs are the processes holding the listening sockets of s, or pid
+// alone when it is set.
 func ownerPIDs(s *session, pid int) ([]int, error) {
 	if pid != 0 {
 		return []int{pid}, nil
 	}
-	var inodes []uint64
-	for _, l := range s.listeners {
-		inodes = append(inodes, l.Inodes...)
-	}
-	return pcblist.PIDs(inodes)
-}
-
-func gateWarnings(_ *session, _ backend, gs gates) []string {
-	var w []string
-	for _, g := range gs {
-		switch g := g.(type) {
-		case *pf.Gate:
-			ws, err := g.Warnings()
-			if err != nil {
-				ws = []string{fmt.Sprintf("could not check whether pf skips loopback: %v", err)}
-			}
-			w = append(w, ws...)
-		case *ipfwGate:
-			if g.pfProblem != "" {
-				w = append(w, g.pfProblem)
-			}
-		}
-	}
-	return w
+	return pcblist.PIDs(s.inodes())
 }

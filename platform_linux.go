@@ -2,65 +2,23 @@ package sockdrain
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"slices"
 	"strings"
 
-	"github.com/sockdrain/sockdrain/sockdrain/gate"
-	"github.com/sockdrain/sockdrain/sockdrain/gate/nftables"
-	"github.com/sockdrain/sockdrain/sockdrain/gate/reuseport"
-	"github.com/sockdrain/sockdrain/sockdrain/gate/sklookup"
-	"github.com/sockdrain/sockdrain/sockdrain/inetdiag"
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
+	"github.com/sockdrain/sockdrain/internal/inetdiag"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/sockfd"
 	"github.com/sockdrain/sockdrain/sockdrain/observe"
-	"github.com/sockdrain/sockdrain/sockdrain/sockfd"
 )
 
 // On Linux, sockets are observed through inet_diag in the target's network
-// namespace, owners are found through /proc, and the gates are tried in
-// this order by --backend auto.
-var backends = []backend{
-	{
-		name: "reuseport", probe: withKernel("reuseport", reuseport.Probe), needsSockets: true,
-		open:   func(l gate.Listener) (gate.Gate, error) { return reuseport.Open(l) },
-		forget: reuseport.Forget, pinned: reuseport.Pinned,
-		why: "an SO_REUSEPORT listener: refuses only pure SYNs, and dies with the socket",
-	},
-	{
-		name: "sklookup", probe: withKernel("sklookup", sklookup.Probe), pinned: sklookup.Pinned,
-		open: func(l gate.Listener) (gate.Gate, error) { return sklookup.Open(l) },
-		why:  "works on any listener and opens by itself when the listener closes",
-	},
-	{
-		name: "nftables", probe: withKernel("nftables", nftgate.Probe),
-		open: func(l gate.Listener) (gate.Gate, error) { return nftgate.Open(l) },
-		why:  "refuses only pure SYNs, needs no BPF",
-	},
-}
+// namespace, and owners are found through /proc. The gates are in
+// internal/backend.
 
-// withKernel checks the running kernel against the gate's minimum (the
-// one table, gate.Minimums) before running the gate's own probe.
-func withKernel(name string, probe func() error) func() error {
-	return func() error {
-		if err := gate.CheckKernel(name); err != nil {
-			return err
-		}
-		return probe()
-	}
-}
-
-// autoOrder is the order --backend auto tries the gates in. sklookup cannot
-// see TCP flags, so where every handshake may end in a SYN cookie
-// (tcp_syncookies=2) it goes after nftables.
-func autoOrder(ns namespace) []backend {
-	if syncookies(ns) != "2" {
-		return backends
-	}
-	return []backend{backends[0], backends[2], backends[1]}
-}
-
+// syncookies is the namespace's tcp_syncookies, which decides where auto
+// tries the gates that cannot see TCP flags.
 func syncookies(ns namespace) string {
 	var b []byte
 	ns.Do(func() (err error) {
@@ -227,11 +185,7 @@ func ownerPIDs(s *session, pid int) ([]int, error) {
 	if pid != 0 {
 		return []int{pid}, nil
 	}
-	var inodes []uint64
-	for _, l := range s.listeners {
-		inodes = append(inodes, l.Inodes...)
-	}
-	holders, err := sockfd.Holders(inodes)
+	holders, err := sockfd.Holders(s.inodes())
 	if err != nil {
 		return nil, err
 	}
@@ -254,35 +208,4 @@ func ownerPIDs(s *session, pid int) ([]int, error) {
 	}
 	slices.Sort(pids)
 	return slices.Compact(pids), nil
-}
-
-// gateWarnings are what the user must know about the gate just chosen.
-func gateWarnings(s *session, b backend, gs gates) []string {
-	var w []string
-	switch b.name {
-	case "sklookup":
-		if others, err := sklookup.OtherPrograms(s.ns.File()); err == nil && len(others) > 0 {
-			w = append(w, fmt.Sprintf("%d other sk_lookup program(s) attached to this netns (%v): one that assigns sockets overrides the drop", len(others), others))
-		}
-		for _, g := range gs {
-			if sg, ok := g.(*sklookup.Gate); ok && !sg.Tied() {
-				w = append(w, "the sk_lookup gate is not tied to the listener (MPTCP, or its socket could not be taken): it refuses until resume, even after a restart")
-				break
-			}
-		}
-		switch syncookies(s.ns) {
-		case "1":
-			w = append(w, "tcp_syncookies=1: if a SYN flood makes the kernel send cookies, a cookie handshake completed after arming gets a reset (--backend nftables or reuseport avoid it)")
-		case "2":
-			w = append(w, "tcp_syncookies=2: a handshake completed after arming gets a reset (--backend nftables or reuseport avoid it)")
-		}
-	case "nftables":
-		for _, g := range gs {
-			if ng, ok := g.(*nftgate.Gate); ok && !ng.Tied() {
-				w = append(w, fmt.Sprintf("the nftables gate is not tied to the listener (%v): it stays until `sockdrain resume`, even after the server restarts", ng.WhyUntied()))
-				break
-			}
-		}
-	}
-	return w
 }

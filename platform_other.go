@@ -10,13 +10,11 @@ import (
 
 // Neither observing nor gating is supported here.
 
-var backends []backend
-
 func openSource(string) (source, error) { return nil, errOS() }
 
 func openNamespace(string) (namespace, error) { return nil, errOS() }
 
-func autoOrder(namespace) []backend { return nil }
+func syncookies(namespace) string { return "" }
 
 func grabSockets(Listener, int) ([]*os.File, []int, error) { return nil, nil, errOS() }
 
@@ -31,7 +29,5 @@ type portLock struct{}
 func lockPort(uint64, uint16) (*portLock, error) { return nil, errOS() }
 
 func (*portLock) unlock() {}
-
-func gateWarnings(*session, backend, gates) []string { return nil }
 
 func errOS() error { return fmt.Errorf("sockdrain on %s: %w", runtime.GOOS, ErrNotSupported) }

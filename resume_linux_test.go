@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/sockdrain/sockdrain"
-	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
 )
 
 // TestResumeHonoursContext resumes a drained listener with a context that

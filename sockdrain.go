@@ -59,6 +59,22 @@ func ParseListen(s string) (Target, error) {
 	return t, nil
 }
 
+// ParseTarget is the Target that exactly one of listen ("HOST:PORT", see
+// ParseListen) and port (see ParsePort) names; both empty is an error
+// too. Errors match ErrInvalid.
+func ParseTarget(listen, port string) (Target, error) {
+	switch {
+	case listen != "" && port != "":
+		return Target{}, invalidf("give --listen or --port, not both")
+	case listen != "":
+		return ParseListen(listen)
+	case port != "":
+		p, err := ParsePort(port)
+		return Target{Port: p}, err
+	}
+	return Target{}, invalidf("give --listen HOST:PORT or --port PORT")
+}
+
 // ParsePort parses a TCP port number, 1 to 65535.
 func ParsePort(s string) (uint16, error) {
 	n, err := strconv.ParseUint(s, 10, 16)

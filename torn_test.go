@@ -6,8 +6,8 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/sockdrain/sockdrain/internal/pcblist"
 	"github.com/sockdrain/sockdrain/sockdrain/observe"
-	"github.com/sockdrain/sockdrain/sockdrain/pcblist"
 )
 
 // tornSource fails as the FreeBSD source does when every read of

@@ -5,25 +5,19 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/sockdrain/sockdrain/sockdrain/demoserver"
+	"github.com/sockdrain/sockdrain/internal/backend"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/rig/demoserver"
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
-	nftgate "github.com/sockdrain/sockdrain/sockdrain/gate/nftables"
-	"github.com/sockdrain/sockdrain/sockdrain/gate/reuseport"
-	"github.com/sockdrain/sockdrain/sockdrain/gate/sklookup"
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
 )
 
-// openGate opens the named gate on l.
+// openGate opens the named gate on l, as the backend registry opens it.
 func openGate(name string, l gate.Listener) (gate.Gate, error) {
-	switch name {
-	case "reuseport":
-		return reuseport.Open(l)
-	case "sklookup":
-		return sklookup.Open(l)
-	case "nftables":
-		return nftgate.Open(l)
+	b, ok := backend.Find(name)
+	if !ok {
+		return nil, fmt.Errorf("open gate %q: unknown", name)
 	}
-	return nil, fmt.Errorf("open gate %q: unknown", name)
+	return b.Open(l)
 }
 
 // listenerOf describes srv's listener in ns as a gate sees it, with

@@ -14,7 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockdrain/sockdrain"
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/sockdrain/gate"
 )
 
 // A busy host: many TCP sockets held by other processes, in a namespace of
@@ -148,7 +149,7 @@ func waitingDrainCPU(ctx context.Context, cli string) (time.Duration, error) {
 		return 0, err
 	}
 	cmd := exec.CommandContext(ctx, cli, "drain", "--listen", addr.String(), "--netns", ns.Path(),
-		"--backend", "sklookup", "--timeout", "30s", "--json")
+		"--backend", gate.SKLookup, "--timeout", "30s", "--json")
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -7,7 +7,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/sockdrain/sockdrain/sockdrain/benchmark"
+	"github.com/sockdrain/sockdrain/internal/rig/benchmark"
+	"github.com/sockdrain/sockdrain/sockdrain/gate"
 )
 
 // busyMeasure is one figure of the busy-host table, taken from the CLI so
@@ -20,9 +21,9 @@ type busyMeasure struct {
 }
 
 var busyMeasures = []busyMeasure{
-	{name: "exec → first refusal, reuseport", n: 1, run: refuseBy("reuseport")},
-	{name: "exec → first refusal, sklookup", n: 1, run: refuseBy("sklookup")},
-	{name: "exec → first refusal, nftables", n: 1, run: refuseBy("nftables")},
+	{name: "exec → first refusal, reuseport", n: 1, run: refuseBy(gate.Reuseport)},
+	{name: "exec → first refusal, sklookup", n: 1, run: refuseBy(gate.SKLookup)},
+	{name: "exec → first refusal, nftables", n: 1, run: refuseBy(gate.NFTables)},
 	{name: "`status --listen` wall time", n: 2, run: func(_ context.Context, cli string) (time.Duration, error) {
 		ns, ln, addr, err := statusListener()
 		if err != nil {

@@ -14,8 +14,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockdrain/sockdrain"
-	"github.com/sockdrain/sockdrain/sockdrain/benchmark"
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/rig/benchmark"
+	"github.com/sockdrain/sockdrain/sockdrain/gate"
 )
 
 // Shape of the drained-detection runs.
@@ -53,7 +54,7 @@ var drainedModes = []drainedMode{
 func libraryDrain(ctx context.Context, _ string, t sockdrain.Target, reports chan<- drainedReport) func() error {
 	done := make(chan error, 1)
 	go func() {
-		_, err := sockdrain.Drain(ctx, t, sockdrain.Options{Backend: "sklookup", Timeout: 20 * time.Second,
+		_, err := sockdrain.Drain(ctx, t, sockdrain.Options{Backend: gate.SKLookup, Timeout: 20 * time.Second,
 			OnReport: func(r sockdrain.Report) {
 				reports <- drainedReport{Time: r.Time, Phase: r.Phase, Established: r.Established}
 			}})
@@ -66,7 +67,7 @@ func libraryDrain(ctx context.Context, _ string, t sockdrain.Target, reports cha
 // with the time it was read: what a pipeline reading the output sees.
 func cliDrain(ctx context.Context, cli string, t sockdrain.Target, reports chan<- drainedReport) func() error {
 	cmd := exec.CommandContext(ctx, cli, "drain", "--listen", netip.AddrPortFrom(t.Addr, t.Port).String(),
-		"--netns", t.NetNS, "--backend", "sklookup", "--timeout", "20s", "--json")
+		"--netns", t.NetNS, "--backend", gate.SKLookup, "--timeout", "20s", "--json")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()

@@ -13,9 +13,10 @@ import (
 	"time"
 
 	"github.com/sockdrain/sockdrain"
-	"github.com/sockdrain/sockdrain/sockdrain/benchmark"
-	"github.com/sockdrain/sockdrain/sockdrain/loadgen"
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/rig/benchmark"
+	"github.com/sockdrain/sockdrain/internal/rig/haproxyctl"
+	"github.com/sockdrain/sockdrain/internal/rig/loadgen"
 )
 
 // Shape of table 7 (issue 12): keep-alive clients behind HAProxy, and the
@@ -309,7 +310,7 @@ func restartAndUp(r *lbRig, b *lbNginx) error {
 func haproxyDisable(r *lbRig, b *lbNginx) (time.Duration, bool, error) {
 	r.sessionsGone = -1
 	start := time.Now()
-	if out, err := r.h.command("disable server be/" + b.name); err != nil || strings.TrimSpace(out) != "" {
+	if out, err := haproxyctl.Command(r.h.dir, "disable server be/"+b.name); err != nil || strings.TrimSpace(out) != "" {
 		return 0, false, fmt.Errorf("haproxy disable server: %v %q", err, out)
 	}
 	lastLog := start
@@ -340,7 +341,7 @@ func haproxyDisable(r *lbRig, b *lbNginx) (time.Duration, bool, error) {
 
 func haproxyEnable(r *lbRig, b *lbNginx) error {
 	return r.backInService(b, func() error {
-		if out, err := r.h.command("enable server be/" + b.name); err != nil || strings.TrimSpace(out) != "" {
+		if out, err := haproxyctl.Command(r.h.dir, "enable server be/"+b.name); err != nil || strings.TrimSpace(out) != "" {
 			return fmt.Errorf("haproxy enable server: %v %q", err, out)
 		}
 		return nil

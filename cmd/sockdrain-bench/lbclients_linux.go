@@ -13,8 +13,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sockdrain/sockdrain/sockdrain/loadgen"
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/rig/loadgen"
 )
 
 // keepAliveLoad is a set of keep-alive HTTP clients for table 7: Go's

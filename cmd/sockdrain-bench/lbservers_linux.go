@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -13,7 +11,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/rig/haproxyctl"
 )
 
 // The servers of table 7: Debian's nginx as backends behind Debian's
@@ -42,35 +41,6 @@ http {
 	}
 }
 `
-
-// lbHAProxyConf balances one frontend over the servers %[3]s, with fast
-// checks, L7 retries and redispatch, pooled keep-alive connections to the
-// servers (http-reuse always), and an admin socket.
-const lbHAProxyConf = `global
-	nbthread 2
-	maxconn 2000
-	pidfile %[1]s/haproxy.pid
-	stats socket %[1]s/admin.sock level admin
-defaults
-	mode http
-	timeout connect 1s
-	timeout client 30s
-	timeout server 5s
-	timeout http-request 5s
-	timeout http-keep-alive 30s
-	timeout check 1s
-	retries 3
-	option redispatch 1
-	retry-on conn-failure empty-response response-timeout
-	http-reuse always
-frontend fe
-	bind %[2]s
-	default_backend be
-backend be
-	balance roundrobin
-	option httpchk GET ` + lbPagePath + `
-	default-server check inter 200ms fall 1 rise 2
-%[3]s`
 
 // procGroup is a server process started in its own process group.
 type procGroup struct {
@@ -189,7 +159,7 @@ func startLBHAProxy(ns *netns.NS, front netip.AddrPort, servers []*lbNginx) (*lb
 	log, err := os.Create(filepath.Join(dir, "haproxy.log"))
 	if err == nil {
 		defer log.Close()
-		err = os.WriteFile(conf, fmt.Appendf(nil, lbHAProxyConf, dir, front, lines.String()), 0o644)
+		err = os.WriteFile(conf, []byte(haproxyctl.Balance(dir, front.String(), lbPagePath, lines.String())), 0o644)
 	}
 	h := &lbHAProxy{dir: dir}
 	if err == nil {
@@ -222,53 +192,10 @@ func (h *lbHAProxy) close() {
 	os.RemoveAll(h.dir)
 }
 
-// command sends one command to the admin socket and returns the answer.
-func (h *lbHAProxy) command(cmd string) (string, error) {
-	c, err := net.DialTimeout("unix", filepath.Join(h.dir, "admin.sock"), time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := fmt.Fprintf(c, "%s\n", cmd); err != nil {
-		return "", err
-	}
-	var b strings.Builder
-	_, err = bufio.NewReader(c).WriteTo(&b)
-	return b.String(), err
-}
-
 // stats returns `show stat` for server be/name, field by field (status,
 // scur, stot, wretr, wredis, ...).
 func (h *lbHAProxy) stats(name string) (map[string]string, error) {
-	out, err := h.command("show stat")
-	if err != nil {
-		return nil, fmt.Errorf("haproxy show stat: %w", err)
-	}
-	return parseShowStat(out, "be", name)
-}
-
-// parseShowStat finds the line of proxy/server in `show stat`'s CSV.
-func parseShowStat(out, proxy, server string) (map[string]string, error) {
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) < 2 || !strings.HasPrefix(lines[0], "# ") {
-		return nil, fmt.Errorf("haproxy show stat: %q", out)
-	}
-	head := strings.Split(strings.TrimPrefix(lines[0], "# "), ",")
-	for _, l := range lines[1:] {
-		f := strings.Split(l, ",")
-		if len(f) < 2 || f[0] != proxy || f[1] != server {
-			continue
-		}
-		m := make(map[string]string, len(head))
-		for i, k := range head {
-			if i < len(f) {
-				m[k] = f[i]
-			}
-		}
-		return m, nil
-	}
-	return nil, fmt.Errorf("haproxy show stat has no server %s/%s", proxy, server)
+	return haproxyctl.ShowStat(h.dir, "be", name)
 }
 
 // waitStatus waits until HAProxy reports server name's status as exactly

@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/sockdrain/sockdrain"
-	"github.com/sockdrain/sockdrain/sockdrain/benchmark"
-	"github.com/sockdrain/sockdrain/sockdrain/demoserver"
-	"github.com/sockdrain/sockdrain/sockdrain/loadgen"
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
-	"github.com/sockdrain/sockdrain/sockdrain/stoploss"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/rig/benchmark"
+	"github.com/sockdrain/sockdrain/internal/rig/demoserver"
+	"github.com/sockdrain/sockdrain/internal/rig/loadgen"
+	"github.com/sockdrain/sockdrain/internal/rig/stoploss"
+	"github.com/sockdrain/sockdrain/sockdrain/gate"
 )
 
 // Load shape for every loss stop.
@@ -40,9 +41,9 @@ var strategies = []strategy{
 	{name: "shutdown(SHUT_RD), then close()", start: startShutdown},
 	{name: "Go http.Server.Shutdown", start: startHTTP},
 	{name: "nginx -s quit", start: startNginx},
-	{name: "sockdrain.Drain (reuseport), then close()", gate: "reuseport", start: startClose},
-	{name: "sockdrain.Drain (sklookup), then close()", gate: "sklookup", start: startClose},
-	{name: "sockdrain.Drain (nftables), then close()", gate: "nftables", start: startClose},
+	{name: "sockdrain.Drain (reuseport), then close()", gate: gate.Reuseport, start: startClose},
+	{name: "sockdrain.Drain (sklookup), then close()", gate: gate.SKLookup, start: startClose},
+	{name: "sockdrain.Drain (nftables), then close()", gate: gate.NFTables, start: startClose},
 }
 
 // level is one load level: a cap on new connections per second, 0 for as
@@ -63,16 +64,11 @@ type stopResult struct {
 
 // measureMax runs unlimited load at the demo server and returns the rate.
 func measureMax(ctx context.Context) (float64, error) {
-	ns, err := newNS()
+	ns, srv, end, err := demoInNewNS()
 	if err != nil {
 		return 0, err
 	}
-	defer ns.Remove()
-	srv, err := startDemo(ns)
-	if err != nil {
-		return 0, err
-	}
-	defer srv.Stop()
+	defer end()
 	res, err := loadgen.Run(ctx, loadgen.Config{Addr: srv.Addr().String(), Workers: lossWorkers,
 		Duration: 2 * time.Second, AttemptTimeout: lossAttempt, Dial: loadgen.DialIn(ns)})
 	return res.PerSecond(), err

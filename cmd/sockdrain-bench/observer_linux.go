@@ -10,8 +10,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockdrain/sockdrain"
-	"github.com/sockdrain/sockdrain/sockdrain/benchmark"
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/rig/benchmark"
 )
 
 // Repetitions per observer cell.

@@ -14,13 +14,13 @@ import (
 	"github.com/google/nftables"
 	"golang.org/x/sys/unix"
 
-	"github.com/sockdrain/sockdrain/sockdrain/benchmark"
-	"github.com/sockdrain/sockdrain/sockdrain/bpffs"
-	"github.com/sockdrain/sockdrain/sockdrain/demoserver"
+	"github.com/sockdrain/sockdrain/internal/bpffs"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/rig/benchmark"
+	"github.com/sockdrain/sockdrain/internal/rig/demoserver"
+	"github.com/sockdrain/sockdrain/internal/rig/loadgen"
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
-	nftgate "github.com/sockdrain/sockdrain/sockdrain/gate/nftables"
-	"github.com/sockdrain/sockdrain/sockdrain/loadgen"
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
+	"github.com/sockdrain/sockdrain/sockdrain/gate/nftgate"
 )
 
 // Shape of the overhead rounds.
@@ -50,7 +50,7 @@ func attachOpen(name string, ns *netns.NS, srv *demoserver.Server) (*openGateRun
 	switch name {
 	case "none":
 		return &openGateRun{close: func() error { return nil }}, nil
-	case "reuseport":
+	case gate.Reuseport:
 		return attachReuseportOpen(ns, srv)
 	case nftMany:
 		return attachManyRules(ns, srv)
@@ -101,7 +101,7 @@ func attachReuseportOpen(ns *netns.NS, srv *demoserver.Server) (*openGateRun, er
 	if err != nil {
 		return nil, err
 	}
-	g, err := openGate("reuseport", l)
+	g, err := openGate(gate.Reuseport, l)
 	if err != nil {
 		release()
 		return nil, err
@@ -145,7 +145,7 @@ func attachOtherPort(name string, ns *netns.NS, srv *demoserver.Server) (*openGa
 	}
 	run := &openGateRun{close: func() error { return errors.Join(g.Disarm(), g.Close()) }}
 	err = g.Arm()
-	if err == nil && name == "sklookup" {
+	if err == nil && name == gate.SKLookup {
 		run.prog, err = linkProgram(filepath.Join(bpffs.Path("sklookup_"+l.Key()), "link"))
 	}
 	if err != nil {
@@ -218,7 +218,7 @@ func progStats(p *ebpf.Program) ebpf.ProgramStats {
 	return *st
 }
 
-var overheadConfigs = []string{"none", "reuseport", "sklookup", "nftables", nftMany}
+var overheadConfigs = []string{"none", gate.Reuseport, gate.SKLookup, gate.NFTables, nftMany}
 
 // runOverhead interleaves the configurations in each round, in a rotated
 // order, on one server.
@@ -240,16 +240,11 @@ func overheadRound(ctx context.Context, round int, samples [][]overheadSample) e
 		return fmt.Errorf("enable BPF stats: %w", err)
 	}
 	defer stats.Close()
-	ns, err := newNS()
+	ns, srv, end, err := demoInNewNS()
 	if err != nil {
 		return err
 	}
-	defer ns.Remove()
-	srv, err := startDemo(ns)
-	if err != nil {
-		return err
-	}
-	defer srv.Stop()
+	defer end()
 	for k := range overheadConfigs {
 		i := (k + round) % len(overheadConfigs)
 		s, err := overheadOnce(ctx, overheadConfigs[i], ns, srv)

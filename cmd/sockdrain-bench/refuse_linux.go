@@ -12,16 +12,17 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockdrain/sockdrain"
-	"github.com/sockdrain/sockdrain/sockdrain/benchmark"
-	"github.com/sockdrain/sockdrain/sockdrain/demoserver"
-	"github.com/sockdrain/sockdrain/sockdrain/loadgen"
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
+	"github.com/sockdrain/sockdrain/internal/backend"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/rig/benchmark"
+	"github.com/sockdrain/sockdrain/internal/rig/demoserver"
+	"github.com/sockdrain/sockdrain/internal/rig/loadgen"
 )
 
 // refuseRounds is N for each time-to-refuse cell.
 const refuseRounds = 10
 
-var gateNames = []string{"reuseport", "sklookup", "nftables"}
+var gateNames = backend.Names()
 
 // refuseMode is one way to start refusing.
 type refuseMode struct {
@@ -57,16 +58,11 @@ func (r *refuseRun) target() sockdrain.Target {
 // timeToRefuse measures one mode on one gate: from just before the arm
 // until a prober's connect is first refused.
 func timeToRefuse(ctx context.Context, cli, gate string, m refuseMode) (time.Duration, error) {
-	ns, err := newNS()
+	ns, srv, end, err := demoInNewNS()
 	if err != nil {
 		return 0, err
 	}
-	defer ns.Remove()
-	srv, err := startDemo(ns)
-	if err != nil {
-		return 0, err
-	}
-	defer srv.Stop()
+	defer end()
 	r := &refuseRun{ctx: ctx, cli: cli, gate: gate, ns: ns, srv: srv, done: make(chan error, 1)}
 	probe, err := loadgen.Start(ctx, loadgen.Config{Addr: srv.Addr().String(), Workers: 2,
 		Duration: 20 * time.Second, AttemptTimeout: time.Second, Dial: loadgen.DialIn(ns)})

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sockdrain/sockdrain/sockdrain/benchmark"
+	"github.com/sockdrain/sockdrain/internal/rig/benchmark"
 )
 
 // section is one table of the report.

@@ -14,9 +14,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/sockdrain/sockdrain/sockdrain/demoserver"
-	"github.com/sockdrain/sockdrain/sockdrain/loadgen"
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/rig/demoserver"
+	"github.com/sockdrain/sockdrain/internal/rig/loadgen"
+	"github.com/sockdrain/sockdrain/internal/sockfd"
 )
 
 // bodySize is the response body every server sends, in loadgen's pattern.
@@ -44,6 +45,19 @@ func startDemo(ns *netns.NS) (*demoserver.Server, error) {
 		BodySize: bodySize, StopTimeout: stopTimeout, Do: ns.Do})
 }
 
+// demoInNewNS starts the demo server in a fresh namespace; end stops the
+// server and removes the namespace.
+func demoInNewNS() (ns *netns.NS, srv *demoserver.Server, end func(), err error) {
+	if ns, err = newNS(); err != nil {
+		return nil, nil, nil, err
+	}
+	if srv, err = startDemo(ns); err != nil {
+		ns.Remove()
+		return nil, nil, nil, err
+	}
+	return ns, srv, func() { srv.Stop(); ns.Remove() }, nil
+}
+
 func startClose(ns *netns.NS) (server, error) {
 	s, err := startDemo(ns)
 	return demoStop{s}, err
@@ -63,23 +77,11 @@ func startShutdown(ns *netns.NS) (server, error) {
 func (s shutdownStop) Stop() error {
 	var errs []error
 	for _, l := range s.Listeners() {
-		errs = append(errs, control(l, func(fd int) error {
+		errs = append(errs, sockfd.Control(l, func(fd int) error {
 			return os.NewSyscallError("shutdown", unix.Shutdown(fd, unix.SHUT_RD))
 		}))
 	}
 	return errors.Join(append(errs, s.demoStop.Stop())...)
-}
-
-func control(c syscall.Conn, fn func(fd int) error) error {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var ferr error
-	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
-		return err
-	}
-	return ferr
 }
 
 // httpStop is a net/http server stopped by http.Server.Shutdown.
@@ -93,7 +95,7 @@ func startHTTP(ns *netns.NS) (server, error) {
 	var ln net.Listener
 	err := ns.Do(func() (err error) {
 		lc := net.ListenConfig{KeepAlive: -1, Control: func(_, _ string, c syscall.RawConn) error {
-			return control(rawConn{c}, func(fd int) error {
+			return sockfd.Control(rawConn{c}, func(fd int) error {
 				return os.NewSyscallError("setsockopt", unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1))
 			})
 		}}

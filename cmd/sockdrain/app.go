@@ -4,40 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 
-	"github.com/sockdrain/sockdrain"
 	"github.com/urfave/cli/v2"
-)
 
-// Exit codes, the same for every command.
-const (
-	exitOK          = 0
-	exitInternal    = 1
-	exitInvalid     = 2
-	exitTimeout     = 3
-	exitUnsupported = 4
-	exitListener    = 5
-	exitServer      = 6
-	exitBusy        = 7
-	exitStop        = 8
+	"github.com/sockdrain/sockdrain"
 )
-
-const exitCodesHelp = `EXIT CODES:
-   0  success
-   1  internal failure
-   2  bad input, including "no listening TCP socket on that address"
-   3  timed out
-   4  not permitted, or not supported on this kernel or OS
-   5  the listener closed during the drain while its server kept running
-   6  the server exited during the drain (a crash, or kill)
-   7  another drain holds the port: it is running, or it left a gate of
-      a different backend armed (run resume first)
-   8  the server's stop (--stop, --stop-signal) failed or could not start;
-      the gate was rolled back
-   130, 143  interrupted by SIGINT or SIGTERM (the gate was rolled back)
-`
 
 func newApp(e env) *cli.App {
 	app := &cli.App{
@@ -51,7 +23,7 @@ func newApp(e env) *cli.App {
 		HideHelpCommand:       true,
 		ExitErrHandler:        func(*cli.Context, error) {},
 		OnUsageError:          usageError,
-		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitCodesHelp,
+		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitCodesHelp(),
 		Commands: []*cli.Command{statusCommand(e), drainCommand(e), resumeCommand(e), probeCommand(e),
 			demoCommand(e), runCommand(e)},
 		Action: func(c *cli.Context) error {
@@ -63,7 +35,7 @@ func newApp(e env) *cli.App {
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = usageError
-		c.CustomHelpTemplate = cli.CommandHelpTemplate + "\n" + exitCodesHelp
+		c.CustomHelpTemplate = cli.CommandHelpTemplate + "\n" + exitCodesHelp()
 	}
 	return app
 }
@@ -91,35 +63,6 @@ func badInput(format string, args ...any) error {
 	return inputError{fmt.Errorf(format, args...)}
 }
 
-// exitCode maps an error to the documented exit codes.
-func exitCode(err error) int {
-	if code, ok := carriedExitCode(err); ok {
-		return code
-	}
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.Is(err, sockdrain.ErrInvalid):
-		return exitInvalid
-	case errors.Is(err, sockdrain.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return exitTimeout
-	case errors.Is(err, sockdrain.ErrListenerClosed):
-		return exitListener
-	case errors.Is(err, sockdrain.ErrServerExited):
-		return exitServer
-	case errors.Is(err, sockdrain.ErrBusy):
-		return exitBusy
-	case errors.Is(err, sockdrain.ErrStop):
-		return exitStop
-	case errors.Is(err, sockdrain.ErrNotSupported), errors.Is(err, fs.ErrPermission):
-		return exitUnsupported
-	}
-	if sig, ok := errors.AsType[signalError](err); ok {
-		return 128 + int(sig.sig)
-	}
-	return exitInternal
-}
-
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
 }
@@ -135,20 +78,8 @@ func targetFlags() []cli.Flag {
 
 // parseTarget reads the target flags.
 func parseTarget(c *cli.Context) (sockdrain.Target, error) {
-	listen, port := c.String("listen"), c.String("port")
-	var t sockdrain.Target
-	var err error
-	switch {
-	case listen != "" && port != "":
-		return t, badInput("give --listen or --port, not both")
-	case listen != "":
-		t, err = sockdrain.ParseListen(listen)
-	case port != "":
-		t.Port, err = sockdrain.ParsePort(port)
-	default:
-		return t, badInput("give --listen HOST:PORT or --port PORT")
-	}
-	if c.NArg() > 0 {
+	t, err := sockdrain.ParseTarget(c.String("listen"), c.String("port"))
+	if err == nil && c.NArg() > 0 {
 		return t, badInput("unexpected argument %q", c.Args().First())
 	}
 	t.NetNS = c.String("netns")

@@ -10,10 +10,10 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	"github.com/sockdrain/sockdrain/sockdrain/bpffs"
+	"github.com/sockdrain/sockdrain/internal/bpffs"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
-	"github.com/sockdrain/sockdrain/sockdrain/nstest"
 )
 
 // TestKillNineDuringArming covers a drain killed while it arms its gate.

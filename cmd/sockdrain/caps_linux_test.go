@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
 )
 
 // runCLIWithout runs the CLI as a child process inside ns with the

@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sockdrain/sockdrain/sockdrain/bpffs"
-	"github.com/sockdrain/sockdrain/sockdrain/gate/gatetest"
-	"github.com/sockdrain/sockdrain/sockdrain/loadgen"
-	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+	"github.com/sockdrain/sockdrain/internal/bpffs"
+	"github.com/sockdrain/sockdrain/internal/rig/loadgen"
+	"github.com/sockdrain/sockdrain/internal/testutil/gatetest"
+	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
 )
 
 // demoJSON is what the test reads of `sockdrain demo --json`.

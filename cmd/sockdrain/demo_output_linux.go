@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/sockdrain/sockdrain"
-	"github.com/sockdrain/sockdrain/sockdrain/loadgen"
-	"github.com/sockdrain/sockdrain/sockdrain/stoploss"
+	"github.com/sockdrain/sockdrain/internal/rig/loadgen"
+	"github.com/sockdrain/sockdrain/internal/rig/stoploss"
 )
 
 // demoResult is everything a demo saw; --json prints it as it is.

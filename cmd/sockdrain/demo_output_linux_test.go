@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sockdrain/sockdrain/sockdrain/loadgen"
+	"github.com/sockdrain/sockdrain/internal/rig/loadgen"
 )
 
 func TestDemoSummarySaysWhatEachWayLost(t *testing.T) {

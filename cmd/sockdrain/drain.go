@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sockdrain/sockdrain"
+	"github.com/sockdrain/sockdrain/internal/supervisor"
 	"github.com/urfave/cli/v2"
 )
 
@@ -46,26 +47,37 @@ func drainCommand(e env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			if c.Duration("timeout") <= 0 || c.Duration("stall") <= 0 {
-				return badInput("--timeout and --stall must be positive")
-			}
-			stop, err := parseStop(c)
+			stop, out, err := drainFlags(c, e)
 			if err != nil {
 				return err
 			}
-			out := newDrainOutput(e, c.Bool("json"))
-			out.timeout = c.Duration("timeout")
 			opts := sockdrain.Options{
 				Backend: c.String("backend"), PID: c.Int("pid"), Timeout: c.Duration("timeout"),
 				Stall: c.Duration("stall"), NoVerify: c.Bool("no-verify"), KeepGate: c.Bool("keep-gate"),
 				OnReport: out.report, Idle: stop.idle, StopSignal: stop.signal, CloseIdle: stop.closeIdle,
 			}
 			if stop.command != "" {
-				opts.Stop = shellStop(stop.command)
+				opts.Stop = supervisor.ShellStop(stop.command)
 			}
 			_, err = sockdrain.Drain(c.Context, t, opts)
 			out.end()
 			return err
 		},
 	}
+}
+
+// drainFlags reads what a drain, local or through --control, takes from
+// its flags: --timeout and --stall, which the CLI wants given (the library
+// takes 0 as its default), how the server is stopped, and the output.
+func drainFlags(c *cli.Context, e env) (stopOptions, *drainOutput, error) {
+	if c.Duration("timeout") <= 0 || c.Duration("stall") <= 0 {
+		return stopOptions{}, nil, badInput("--timeout and --stall must be positive")
+	}
+	stop, err := parseStop(c)
+	if err != nil {
+		return stop, nil, err
+	}
+	out := newDrainOutput(e, c.Bool("json"))
+	out.timeout = c.Duration("timeout")
+	return stop, out, nil
 }

@@ -16,9 +16,9 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/google/nftables"
 
-	"github.com/sockdrain/sockdrain/sockdrain/bpffs"
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
-	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+	"github.com/sockdrain/sockdrain/internal/bpffs"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
 )
 
 // kernelState is what sockdrain may leave on the system: the pin

@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sockdrain/sockdrain/sockdrain/loadgen"
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/rig/loadgen"
 )
 
 // keepAlive is a set of keep-alive HTTP clients: Go's http.Client, one

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
 	"github.com/sockdrain/sockdrain/sockdrain/gate/sklookup"
-	"github.com/sockdrain/sockdrain/sockdrain/nstest"
 )
 
 // TestDrainRefusesOnlyItsListener runs a drain of 127.0.0.1:P in each gate,

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
-	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
 )
 
 // Persistent connections (issue 12): real servers with keep-alive clients,

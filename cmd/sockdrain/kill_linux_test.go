@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
 )
 
 // gateNames are the Linux gates, each tested on its own.

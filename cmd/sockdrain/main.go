@@ -10,7 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/sockdrain/sockdrain/sockdrain/listenfd"
+	"github.com/sockdrain/sockdrain/internal/listenfd"
 )
 
 // env is everything the CLI takes from the process, so tests can run it

@@ -4,8 +4,8 @@ import (
 	"os"
 	"testing"
 
-	"github.com/sockdrain/sockdrain/sockdrain/listenfd"
-	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+	"github.com/sockdrain/sockdrain/internal/listenfd"
+	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
 )
 
 // runAsCLI, set in the environment, makes the test binary run the CLI's

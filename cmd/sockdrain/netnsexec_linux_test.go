@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/testutil/gatetest"
+	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
-	"github.com/sockdrain/sockdrain/sockdrain/gate/gatetest"
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
-	"github.com/sockdrain/sockdrain/sockdrain/nstest"
 )
 
 // side is where a CLI process runs: inside the namespace under

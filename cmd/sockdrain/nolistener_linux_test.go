@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sockdrain/sockdrain/sockdrain/inetdiag"
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
-	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+	"github.com/sockdrain/sockdrain/internal/inetdiag"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
 	"github.com/sockdrain/sockdrain/sockdrain/observe"
 )
 

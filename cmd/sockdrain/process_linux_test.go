@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
-	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
 )
 
 // phaseTimeout bounds the wait for a drain's phase line.

@@ -20,7 +20,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/rig/haproxyctl"
 )
 
 // Real servers for the keep-alive tests: Debian's nginx and HAProxy, and
@@ -219,35 +220,6 @@ func waitAccepting(t *testing.T, ns *netns.NS, addr string) {
 	t.Fatalf("nothing accepts on %s within 5s: %v", addr, err)
 }
 
-// haproxyConf balances one frontend over the servers %[3]s, with fast
-// checks, L7 retries and redispatch, and pooled keep-alive connections to
-// the servers (http-reuse always).
-const haproxyConf = `global
-	nbthread 2
-	maxconn 2000
-	pidfile %[1]s/haproxy.pid
-	stats socket %[1]s/admin.sock level admin
-defaults
-	mode http
-	timeout connect 1s
-	timeout client 30s
-	timeout server 5s
-	timeout http-request 5s
-	timeout http-keep-alive 30s
-	timeout check 1s
-	retries 3
-	option redispatch 1
-	retry-on conn-failure empty-response response-timeout
-	http-reuse always
-frontend fe
-	bind %[2]s
-	default_backend be
-backend be
-	balance roundrobin
-	option httpchk GET /
-	default-server check inter 200ms fall 1 rise 2
-%[3]s`
-
 // haproxy is Debian's HAProxy in the foreground, with an admin socket.
 type haproxy struct {
 	*serverGroup
@@ -265,7 +237,7 @@ func startHAProxy(t *testing.T, ns *netns.NS, addr string, servers [][2]string) 
 		fmt.Fprintf(&lines, "\tserver %s %s\n", s[0], s[1])
 	}
 	conf := filepath.Join(h.dir, "haproxy.cfg")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, haproxyConf, h.dir, addr, lines.String()), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(haproxyctl.Balance(h.dir, addr, "/", lines.String())), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-db", "-f", conf)
@@ -282,46 +254,11 @@ func startHAProxy(t *testing.T, ns *netns.NS, addr string, servers [][2]string) 
 // by field (status, wretr, wredis, eresp, econ, stot, ...).
 func (h *haproxy) stats(t *testing.T, name string) map[string]string {
 	t.Helper()
-	out, err := h.command("show stat")
+	m, err := haproxyctl.ShowStat(h.dir, "be", name)
 	if err != nil {
-		t.Fatalf("haproxy show stat: %v", err)
+		t.Fatal(err)
 	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) < 2 || !strings.HasPrefix(lines[0], "# ") {
-		t.Fatalf("haproxy show stat: %q", out)
-	}
-	head := strings.Split(strings.TrimPrefix(lines[0], "# "), ",")
-	for _, l := range lines[1:] {
-		f := strings.Split(l, ",")
-		if len(f) < 2 || f[0] != "be" || f[1] != name {
-			continue
-		}
-		m := make(map[string]string, len(head))
-		for i, k := range head {
-			if i < len(f) {
-				m[k] = f[i]
-			}
-		}
-		return m
-	}
-	t.Fatalf("haproxy show stat has no server be/%s:\n%s", name, out)
-	return nil
-}
-
-// command sends one command to the admin socket and returns the answer.
-func (h *haproxy) command(cmd string) (string, error) {
-	c, err := net.DialTimeout("unix", filepath.Join(h.dir, "admin.sock"), time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := fmt.Fprintf(c, "%s\n", cmd); err != nil {
-		return "", err
-	}
-	var b strings.Builder
-	_, err = bufio.NewReader(c).WriteTo(&b)
-	return b.String(), err
+	return m
 }
 
 // waitStatus waits until HAProxy reports server name's status as want

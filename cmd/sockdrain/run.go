@@ -12,8 +12,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/sockdrain/sockdrain/sockdrain/control"
-	"github.com/sockdrain/sockdrain/sockdrain/listenfd"
+	"github.com/sockdrain/sockdrain/internal/control"
+	"github.com/sockdrain/sockdrain/internal/listenfd"
+	"github.com/sockdrain/sockdrain/internal/supervisor"
 )
 
 func runCommand(e env) *cli.Command {
@@ -102,8 +103,8 @@ func runServer(ctx context.Context, e env, cfg runConfig) error {
 		closeFiles(files)
 		return fmt.Errorf("find sockdrain's own executable: %w", err)
 	}
-	r := newRunner(files)
-	srv, err := control.Listen(cfg.control, r.drain)
+	r := supervisor.New(files)
+	srv, err := control.Listen(cfg.control, r.Drain)
 	if err != nil {
 		closeFiles(files)
 		if errors.Is(err, control.ErrInUse) {
@@ -116,10 +117,10 @@ func runServer(ctx context.Context, e env, cfg runConfig) error {
 	cmd := listenfd.Command(self, files, cfg.name, cfg.path, cfg.argv)
 	fmt.Fprintf(e.stderr, "sockdrain run: serving %s to %s; drain with: sockdrain drain --control %s\n",
 		fileNames(files), cfg.argv[0], cfg.control)
-	err = r.supervise(cmd)
+	err = r.Run(cmd)
 	srv.Close()
 	closeFiles(files)
-	if rerr := r.resumeDrained(ctx); rerr != nil {
+	if rerr := r.ResumeDrained(ctx); rerr != nil {
 		fmt.Fprintf(e.stderr, "sockdrain run: %s\n", oneLine(rerr))
 	}
 	return err

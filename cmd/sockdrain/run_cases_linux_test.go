@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/sockdrain/sockdrain"
-	"github.com/sockdrain/sockdrain/sockdrain/loadgen"
-	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+	"github.com/sockdrain/sockdrain/internal/rig/loadgen"
+	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
 )
 
 func TestRunDrainsUnderLoad(t *testing.T) {

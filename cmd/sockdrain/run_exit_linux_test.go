@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/sockdrain/sockdrain"
-	"github.com/sockdrain/sockdrain/sockdrain/control"
-	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+	"github.com/sockdrain/sockdrain/internal/control"
+	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
 )
 
 // TestDrainThroughRunExitCodes ends drains through a real `sockdrain run`

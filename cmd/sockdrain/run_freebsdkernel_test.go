@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/sockdrain/sockdrain"
-	"github.com/sockdrain/sockdrain/sockdrain/listenfd"
-	"github.com/sockdrain/sockdrain/sockdrain/loadgen"
+	"github.com/sockdrain/sockdrain/internal/listenfd"
+	"github.com/sockdrain/sockdrain/internal/rig/loadgen"
 )
 
 // The test binary is also the programs the run test starts: the CLI when

@@ -14,10 +14,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/sockdrain/sockdrain/sockdrain/listenfd"
-	"github.com/sockdrain/sockdrain/sockdrain/loadgen"
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
-	"github.com/sockdrain/sockdrain/sockdrain/sockfd"
+	"github.com/sockdrain/sockdrain/internal/listenfd"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/rig/loadgen"
+	"github.com/sockdrain/sockdrain/internal/sockfd"
+	"github.com/sockdrain/sockdrain/internal/supervisor"
 )
 
 // The test binary is also the programs the run tests start: `sockdrain`
@@ -48,7 +49,7 @@ func childServer(status string) int {
 		return 90
 	}
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, forwarded...)
+	signal.Notify(sigs, supervisor.Forwarded...)
 	var names []string
 	for _, f := range files {
 		ln, err := net.FileListener(f)

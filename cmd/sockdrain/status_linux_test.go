@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
 )
 
 func TestStatusJSONReportsSevenQueuedClients(t *testing.T) {

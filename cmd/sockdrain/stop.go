@@ -1,11 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -72,24 +67,4 @@ func parseSignal(s string) (syscall.Signal, error) {
 		return 0, badInput("--stop-signal %q: unknown signal; want a name such as TERM or QUIT, or a number", s)
 	}
 	return sig, nil
-}
-
-// shellStop runs command with /bin/sh -c in its own process group, its
-// output on stderr. A cancelled context kills the whole group.
-func shellStop(command string) func(context.Context) error {
-	return func(ctx context.Context) error {
-		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-		cmd.WaitDelay = time.Second
-		err := cmd.Run()
-		if ee, ok := errors.AsType[*exec.ExitError](err); ok && ctx.Err() == nil {
-			return fmt.Errorf("stop command %q exited with status %d", command, ee.ExitCode())
-		}
-		if err != nil {
-			return fmt.Errorf("stop command %q: %w", command, err)
-		}
-		return nil
-	}
 }

@@ -22,9 +22,9 @@ type Minimum struct {
 // Minimums is the one table of the Linux gates' minimum kernels. The
 // README's table says the same.
 var Minimums = []Minimum{
-	{"reuseport", KernelVersion{5, 12, 0}, "SK_REUSEPORT programs, and the iter/tcp iterator (5.9) that finds foreign ones, which calls bpf_get_socket_cookie (tracing programs: 5.12)"},
-	{"sklookup", KernelVersion{5, 17, 0}, "SK_LOOKUP programs (5.9) and bpf_loop, which ties the gate to its listener"},
-	{"nftables", KernelVersion{3, 18, 0}, "nf_tables inet tables with reject tcp reset (3.14) and rule user data for the gate's comment"},
+	{Reuseport, KernelVersion{5, 12, 0}, "SK_REUSEPORT programs, and the iter/tcp iterator (5.9) that finds foreign ones, which calls bpf_get_socket_cookie (tracing programs: 5.12)"},
+	{SKLookup, KernelVersion{5, 17, 0}, "SK_LOOKUP programs (5.9) and bpf_loop, which ties the gate to its listener"},
+	{NFTables, KernelVersion{3, 18, 0}, "nf_tables inet tables with reject tcp reset (3.14) and rule user data for the gate's comment"},
 }
 
 // MinimumOf returns the minimum kernel of the gate called name.

@@ -3,53 +3,23 @@
 package ipfw
 
 import (
-	"errors"
-	"net"
-	"net/netip"
-	"os"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/sockdrain/sockdrain/internal/testutil/gatetest"
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
 )
 
 // TestKernelArmRefusesAndDisarmRestores needs root and ipfw loaded and
 // enabled: the Vagrant box sets that up.
 func TestKernelArmRefusesAndDisarmRestores(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run ipfw")
-	}
-	if err := Probe(); err != nil {
-		t.Skipf("ipfw not usable: %v", err)
-	}
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	addr := netip.MustParseAddrPort(ln.Addr().String())
+	addr := gatetest.LoopbackListener(t, "ipfw", Probe)
 	g, err := Open(gate.Listener{Addr: addr})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { g.Disarm() })
-	if err := g.Arm(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := net.DialTimeout("tcp", addr.String(), 2*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
-		t.Fatalf("connect through the armed gate: %v, want connection refused", err)
-	}
-	if err := g.Disarm(); err != nil {
-		t.Fatal(err)
-	}
-	rs, err := g.list()
-	if err != nil || len(Ours(rs, g.key)) != 0 {
-		t.Errorf("Disarm left rules: %v, %v", rs, err)
-	}
-	c, err := net.DialTimeout("tcp", addr.String(), 2*time.Second)
-	if err != nil {
-		t.Fatalf("connect after Disarm: %v", err)
-	}
-	c.Close()
+	gatetest.ArmRefusesDisarmRestores(t, g, addr, func() {
+		if rs, err := g.list(); err != nil || len(Ours(rs, g.key)) != 0 {
+			t.Errorf("Disarm left rules: %v, %v", rs, err)
+		}
+	})
 }

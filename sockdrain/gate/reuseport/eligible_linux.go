@@ -6,8 +6,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sockdrain/sockdrain/internal/sockfd"
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
-	"github.com/sockdrain/sockdrain/sockdrain/sockfd"
 )
 
 // ipprotoMPTCP is IPPROTO_MPTCP; SK_REUSEPORT programs can't attach to

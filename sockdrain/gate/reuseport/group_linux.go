@@ -12,9 +12,10 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/sockdrain/sockdrain/internal/bpffs"
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/sockfd"
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
-	"github.com/sockdrain/sockdrain/sockdrain/sockfd"
 )
 
 // A reuseport group runs at most one program, and attaching a new one
@@ -61,7 +62,7 @@ func loadIterObjects() (*iterObjects, error) {
 	}
 	objs := &iterObjects{}
 	if err := spec.LoadAndAssign(objs, nil); err != nil {
-		return nil, fmt.Errorf("load listener iterator: %w", notSupported(err))
+		return nil, fmt.Errorf("load listener iterator: %w", bpffs.NotSupported(err))
 	}
 	return objs, nil
 }
@@ -95,7 +96,7 @@ func readListeners(ns *os.File) ([]groupProgram, error) {
 	defer objs.Close()
 	it, err := link.AttachIter(link.IterOptions{Program: objs.Prog})
 	if err != nil {
-		return nil, fmt.Errorf("attach listener iterator: %w", notSupported(err))
+		return nil, fmt.Errorf("attach listener iterator: %w", bpffs.NotSupported(err))
 	}
 	defer it.Close()
 	var raw []byte

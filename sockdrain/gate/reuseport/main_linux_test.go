@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
 )
 
 // TestMain fails the run if the tests leave file descriptors open.

@@ -9,9 +9,9 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
-	"github.com/sockdrain/sockdrain/sockdrain/bpffs"
+	"github.com/sockdrain/sockdrain/internal/bpffs"
+	"github.com/sockdrain/sockdrain/internal/sockfd"
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
-	"github.com/sockdrain/sockdrain/sockdrain/sockfd"
 )
 
 // Names of the pins in a gate's bpffs directory.
@@ -153,10 +153,7 @@ func (g *Gate) build() (err error) {
 		return err
 	}
 	defer closeOnError(&err, g.Close)
-	if err := bpffs.Remove(pinKey(g.l)); err != nil { // what a killed arm left
-		return err
-	}
-	dir, err := bpffs.Create(pinKey(g.l))
+	dir, err := bpffs.Recreate(pinKey(g.l))
 	if err != nil {
 		return err
 	}
@@ -269,27 +266,11 @@ func (g *Gate) Close() error {
 }
 
 func loadGateObjects() (*gateObjects, error) {
-	spec, err := loadReuseport()
-	if err != nil {
-		return nil, fmt.Errorf("load reuseport spec: %w", err)
-	}
-	objs := &gateObjects{}
-	if err := spec.LoadAndAssign(objs, nil); err != nil {
-		return nil, fmt.Errorf("load reuseport program: %w", notSupported(err))
-	}
-	return objs, nil
-}
-
-// notSupported marks cilium/ebpf's ErrNotSupported as gate.ErrNotSupported.
-func notSupported(err error) error {
-	if errors.Is(err, ebpf.ErrNotSupported) {
-		return fmt.Errorf("%w: %w", gate.ErrNotSupported, err)
-	}
-	return err
+	return bpffs.Load[gateObjects](gate.Reuseport, loadReuseport)
 }
 
 // pinKey names the pin directory of l's gate: one per backend and listener.
-func pinKey(l gate.Listener) string { return "reuseport_" + l.Key() }
+func pinKey(l gate.Listener) string { return bpffs.Key(gate.Reuseport, l) }
 
 // Forget removes the pins of l's gate when l's sockets are gone: the
 // kernel dropped the program from the group with its last socket, and only
@@ -298,4 +279,4 @@ func pinKey(l gate.Listener) string { return "reuseport_" + l.Key() }
 func Forget(l gate.Listener) error { return bpffs.Remove(pinKey(l)) }
 
 // Pinned lists the listeners that have a reuseport gate's pins.
-func Pinned() ([]gate.Listener, error) { return bpffs.Listeners("reuseport_") }
+func Pinned() ([]gate.Listener, error) { return bpffs.Pinned(gate.Reuseport) }

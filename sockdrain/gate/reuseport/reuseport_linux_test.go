@@ -10,11 +10,11 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
 
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/sockfd"
+	"github.com/sockdrain/sockdrain/internal/testutil/gatetest"
+	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
-	"github.com/sockdrain/sockdrain/sockdrain/gate/gatetest"
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
-	"github.com/sockdrain/sockdrain/sockdrain/nstest"
-	"github.com/sockdrain/sockdrain/sockdrain/sockfd"
 )
 
 const queued = 4
@@ -62,14 +62,7 @@ func checkDrain(t *testing.T, ns *netns.NS, srv *gatetest.Server, g *Gate) {
 	}
 	gatetest.MustDial(t, ns, other.Addr)
 	other.Accept(t)
-	accepted := map[string]net.Conn{}
-	for range waiting {
-		c := srv.Accept(t)
-		accepted[c.RemoteAddr().String()] = c
-	}
-	for _, c := range waiting {
-		gatetest.Exchange(t, c, accepted[c.LocalAddr().String()])
-	}
+	srv.ExchangeWaiting(t, waiting)
 	gatetest.Exchange(t, est, estSrv)
 
 	gatetest.DisarmTwice(t, g)

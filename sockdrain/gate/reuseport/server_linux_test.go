@@ -1,6 +1,6 @@
 package reuseport
 
-import "github.com/sockdrain/sockdrain/sockdrain/gate/gatetest"
+import "github.com/sockdrain/sockdrain/internal/testutil/gatetest"
 
 // ours names this package's programs and maps, for the shared test harness.
 var ours = gatetest.Objects{

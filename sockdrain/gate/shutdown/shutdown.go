@@ -19,8 +19,8 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/sockdrain/sockdrain/internal/sockfd"
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
-	"github.com/sockdrain/sockdrain/sockdrain/sockfd"
 )
 
 // LastOSRelDate is the last kern.osreldate whose listeners honour

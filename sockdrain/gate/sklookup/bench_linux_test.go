@@ -5,7 +5,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	"github.com/sockdrain/sockdrain/sockdrain/gate/gatetest"
+	"github.com/sockdrain/sockdrain/internal/testutil/gatetest"
 )
 
 // BenchmarkConnectAccept measures connect+accept+close on loopback with no
@@ -20,16 +20,5 @@ func BenchmarkConnectAccept(b *testing.B) {
 }
 
 func attachDisarmed(b *testing.B, srv *gatetest.Server) *Gate {
-	g, err := Open(srv.Listener)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { g.Disarm() })
-	if err := g.Arm(); err != nil {
-		b.Fatal(err)
-	}
-	if err := g.writeConfig(0); err != nil {
-		b.Fatal(err)
-	}
-	return g
+	return gatetest.ArmedThenCleared(b, srv, Open, func(g *Gate) error { return g.writeConfig(0) })
 }

@@ -1,6 +1,7 @@
 package sklookup
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -8,9 +9,9 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 
-	"github.com/sockdrain/sockdrain/sockdrain/bpffs"
-	"github.com/sockdrain/sockdrain/sockdrain/gate/gatetest"
-	"github.com/sockdrain/sockdrain/sockdrain/nstest"
+	"github.com/sockdrain/sockdrain/internal/bpffs"
+	"github.com/sockdrain/sockdrain/internal/testutil/gatetest"
+	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
 )
 
 // TestChecksBesideOtherPrograms runs this package's gate tests while the
@@ -36,22 +37,8 @@ func TestChecksBesideOtherPrograms(t *testing.T) {
 		}
 	})
 
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name:         "foreign",
-		Type:         ebpf.SkLookup,
-		AttachType:   ebpf.AttachSkLookup,
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 1), asm.Return()},
-		License:      "MIT",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prog.Close()
-	lk, err := link.AttachNetNs(int(srv.Listener.NetNS.Fd()), prog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lk.Close()
+	lk, detach := attachForeign(t, srv.Listener.NetNS)
+	defer detach()
 	dir, err := bpffs.Create("test_foreign_" + srv.Listener.Key())
 	if err != nil {
 		t.Fatal(err)
@@ -65,4 +52,26 @@ func TestChecksBesideOtherPrograms(t *testing.T) {
 	t.Run("restarted server", TestRestartedServer)
 	t.Run("persistence", TestPersistence)
 	t.Run("failed arm", TestFailedArm)
+}
+
+// attachForeign attaches to netns an sk_lookup program that is not ours,
+// named "foreign", which passes every lookup; detach removes it.
+func attachForeign(t *testing.T, netns *os.File) (_ link.Link, detach func()) {
+	t.Helper()
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name:         "foreign",
+		Type:         ebpf.SkLookup,
+		AttachType:   ebpf.AttachSkLookup,
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 1), asm.Return()},
+		License:      "MIT",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lk, err := link.AttachNetNs(int(netns.Fd()), prog)
+	if err != nil {
+		prog.Close()
+		t.Fatal(err)
+	}
+	return lk, func() { lk.Close(); prog.Close() }
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/sockdrain/sockdrain/internal/bpffs"
 )
 
 // ourProgram is the gate program's name, whole as BTF gives it, and cut
@@ -26,7 +27,7 @@ type Program struct {
 func OtherPrograms(netns *os.File) ([]Program, error) {
 	res, err := link.QueryPrograms(link.QueryOptions{Target: int(netns.Fd()), Attach: ebpf.AttachSkLookup})
 	if err != nil {
-		return nil, fmt.Errorf("query sk_lookup programs of %s: %w", netns.Name(), notSupported(err))
+		return nil, fmt.Errorf("query sk_lookup programs of %s: %w", netns.Name(), bpffs.NotSupported(err))
 	}
 	var others []Program
 	for _, ap := range res.Programs {

@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/sockdrain/sockdrain/sockdrain/gate/gatetest"
+	"github.com/sockdrain/sockdrain/internal/testutil/gatetest"
 )
 
 // ours names this package's programs and maps, for the shared test harness.

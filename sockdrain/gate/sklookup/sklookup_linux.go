@@ -11,7 +11,7 @@ import (
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 
-	"github.com/sockdrain/sockdrain/sockdrain/bpffs"
+	"github.com/sockdrain/sockdrain/internal/bpffs"
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
 )
 
@@ -57,7 +57,7 @@ var _ gate.Gate = (*Gate)(nil)
 // Probe reports whether this kernel can load and attach SK_LOOKUP programs.
 func Probe() error {
 	if err := features.HaveProgramType(ebpf.SkLookup); err != nil {
-		return fmt.Errorf("probe sk_lookup: %w", notSupported(err))
+		return fmt.Errorf("probe sk_lookup: %w", bpffs.NotSupported(err))
 	}
 	objs, err := loadGateObjects()
 	if err != nil {
@@ -86,6 +86,14 @@ func Open(l gate.Listener) (_ *Gate, err error) {
 // Tied reports whether the gate refuses only while one of the drained
 // listener's sockets is open.
 func (g *Gate) Tied() bool { return g.cfg.Tied != 0 }
+
+// Warnings says when the gate is not tied to its listener.
+func (g *Gate) Warnings() ([]string, error) {
+	if g.Tied() {
+		return nil, nil
+	}
+	return []string{"the sk_lookup gate is not tied to the listener (MPTCP, or its socket could not be taken): it refuses until resume, even after a restart"}, nil
+}
 
 func (g *Gate) loadPinned() (err error) {
 	if ok, err := bpffs.Exists(pinKey(g.l)); err != nil || !ok {
@@ -159,10 +167,7 @@ func (g *Gate) build() (err error) {
 	if err := g.attach(); err != nil {
 		return err
 	}
-	if err := bpffs.Remove(pinKey(g.l)); err != nil { // what a killed arm left
-		return err
-	}
-	dir, err := bpffs.Create(pinKey(g.l))
+	dir, err := bpffs.Recreate(pinKey(g.l))
 	if err != nil {
 		return err
 	}
@@ -220,7 +225,7 @@ func (g *Gate) attach() (err error) {
 		defer ns.Close()
 	}
 	if g.link, err = link.AttachNetNs(int(ns.Fd()), g.objs.Prog); err != nil {
-		return fmt.Errorf("attach sk_lookup to netns %s: %w", ns.Name(), notSupported(err))
+		return fmt.Errorf("attach sk_lookup to netns %s: %w", ns.Name(), bpffs.NotSupported(err))
 	}
 	return nil
 }
@@ -291,27 +296,11 @@ func (g *Gate) Close() error {
 }
 
 func loadGateObjects() (*gateObjects, error) {
-	spec, err := loadSklookup()
-	if err != nil {
-		return nil, fmt.Errorf("load sk_lookup spec: %w", err)
-	}
-	objs := &gateObjects{}
-	if err := spec.LoadAndAssign(objs, nil); err != nil {
-		return nil, fmt.Errorf("load sk_lookup program: %w", notSupported(err))
-	}
-	return objs, nil
-}
-
-// notSupported marks cilium/ebpf's ErrNotSupported as gate.ErrNotSupported.
-func notSupported(err error) error {
-	if errors.Is(err, ebpf.ErrNotSupported) {
-		return fmt.Errorf("%w: %w", gate.ErrNotSupported, err)
-	}
-	return err
+	return bpffs.Load[gateObjects]("sk_lookup", loadSklookup)
 }
 
 // pinKey names the pin directory of l's gate: one per backend and listener.
-func pinKey(l gate.Listener) string { return "sklookup_" + l.Key() }
+func pinKey(l gate.Listener) string { return bpffs.Key(gate.SKLookup, l) }
 
 // Pinned lists the listeners that have an sk_lookup gate's pins.
-func Pinned() ([]gate.Listener, error) { return bpffs.Listeners("sklookup_") }
+func Pinned() ([]gate.Listener, error) { return bpffs.Pinned(gate.SKLookup) }

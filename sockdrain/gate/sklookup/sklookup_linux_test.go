@@ -7,15 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/testutil/gatetest"
+	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
-	"github.com/sockdrain/sockdrain/sockdrain/gate/gatetest"
-	"github.com/sockdrain/sockdrain/sockdrain/netns"
-	"github.com/sockdrain/sockdrain/sockdrain/nstest"
 )
 
 const queued = 4
@@ -79,14 +76,7 @@ func checkDrain(t *testing.T, ns *netns.NS, srv *gatetest.Server, g *Gate, dsts 
 	}
 	gatetest.MustDial(t, ns, other.Addr)
 	other.Accept(t)
-	accepted := map[string]net.Conn{}
-	for range waiting {
-		c := srv.Accept(t)
-		accepted[c.RemoteAddr().String()] = c
-	}
-	for _, c := range waiting {
-		gatetest.Exchange(t, c, accepted[c.LocalAddr().String()])
-	}
+	srv.ExchangeWaiting(t, waiting)
 	gatetest.Exchange(t, est, estSrv)
 
 	gatetest.DisarmTwice(t, g)
@@ -195,22 +185,8 @@ func TestOtherPrograms(t *testing.T) {
 	if others, err := OtherPrograms(srv.Listener.NetNS); err != nil || len(others) != 0 {
 		t.Fatalf("OtherPrograms with only the gate = %v, %v; want none", others, err)
 	}
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name:         "foreign",
-		Type:         ebpf.SkLookup,
-		AttachType:   ebpf.AttachSkLookup,
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 1), asm.Return()},
-		License:      "MIT",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prog.Close()
-	lk, err := link.AttachNetNs(int(srv.Listener.NetNS.Fd()), prog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lk.Close()
+	_, detach := attachForeign(t, srv.Listener.NetNS)
+	defer detach()
 	others, err := OtherPrograms(srv.Listener.NetNS)
 	if err != nil || len(others) != 1 || others[0].Name != "foreign" {
 		t.Fatalf("OtherPrograms = %v, %v; want the foreign program", others, err)

@@ -10,7 +10,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
-	"github.com/sockdrain/sockdrain/sockdrain/sockfd"
+	"github.com/sockdrain/sockdrain/internal/sockfd"
 )
 
 // ipprotoMPTCP is IPPROTO_MPTCP. A SOCKMAP takes no MPTCP socket.

@@ -23,10 +23,10 @@ import (
 // packages are the packages whose tests need a kernel, by report name.
 var packages = map[string]string{
 	"sockdrain":                ".",
-	"sockdrain_inetdiag":       "./sockdrain/inetdiag",
+	"sockdrain_inetdiag":       "./internal/inetdiag",
 	"sockdrain_gate_reuseport": "./sockdrain/gate/reuseport",
 	"sockdrain_gate_sklookup":  "./sockdrain/gate/sklookup",
-	"sockdrain_gate_nftables":  "./sockdrain/gate/nftables",
+	"sockdrain_gate_nftables":  "./sockdrain/gate/nftgate",
 	"cmd_sockdrain":            "./cmd/sockdrain",
 }
 

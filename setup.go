@@ -1,0 +1,136 @@
+package sockdrain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/sockdrain/sockdrain/internal/backend"
+)
+
+// newEngine sets up a drain of t: it opens the session, takes the port's
+// lock, joins a gate already armed or chooses and opens one per listener,
+// and leaves to e.settle what can wait until the gate refuses (the owners,
+// the server watch, the warnings). done releases what it holds.
+func newEngine(t Target, opts Options) (_ *engine, _ func(), err error) {
+	var first []int // the owners found before arming
+	s, err := openSession(t, grabFrom(opts.PID, &first), false)
+	if err != nil {
+		return nil, nil, err
+	}
+	var cleanup []func()
+	done := func() {
+		for _, f := range slices.Backward(cleanup) {
+			f()
+		}
+	}
+	defer func() {
+		if err != nil {
+			done()
+		}
+	}()
+	cleanup = append(cleanup, s.close)
+	if err := s.hold(opts.Sockets); err != nil {
+		return nil, nil, err
+	}
+	lock, err := s.lock(t.Port)
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup = append(cleanup, lock.unlock)
+	want, joined, err := joinArmed(s.gls, opts.Backend)
+	if err != nil {
+		return nil, nil, err
+	}
+	gs, b, why, err := choose(backend.AutoOrder(syncookies(s.ns)), want, s.gls)
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup = append(cleanup, func() { gs.close() })
+	if joined {
+		why = "already armed when this drain began; it stays armed whatever happens"
+	}
+	s.obs.idle = opts.Idle
+	e := &engine{opts: opts, watch: s.obs, gates: gs, backend: b.Name, reason: why, clock: realClock{},
+		joined:   joined,
+		release:  func() { gs.close(); s.releaseSockets() },
+		rollback: func() error { _, err := Resume(context.Background(), t); return err },
+	}
+	// What can wait until the gate refuses: every owner of the listeners,
+	// and the warnings. --close-idle needs the owners to check that it
+	// may take their sockets, which must fail before anything changes.
+	var owners []int
+	e.settle = func() (err error) {
+		if e.servers != nil {
+			return nil
+		}
+		if owners, err = ownerPIDs(s, opts.PID); err != nil {
+			return err
+		}
+		// A server that died since the gate was armed is found by no
+		// walk now, but must count as exited: keep the owners found before.
+		owners = slices.Compact(slices.Sorted(slices.Values(append(owners, first...))))
+		srv, err := watchServers(owners)
+		if err != nil {
+			return err
+		}
+		cleanup = append(cleanup, func() { srv.Close() })
+		e.servers = srv
+		e.warnings = backend.Warnings(b, s.ns.File(), syncookies(s.ns), gs)
+		return nil
+	}
+	if opts.CloseIdle {
+		if err := e.settle(); err != nil {
+			return nil, nil, err
+		}
+		if e.closer, err = newIdleCloser(owners, s.listeners); err != nil {
+			return nil, nil, err
+		}
+	}
+	if !opts.NoVerify {
+		e.verify = func() error { return verifyRefused(s.ns, s.listeners) }
+	}
+	return e, done, nil
+}
+
+// verifyRefused checks the gate: a probe connection to each listener must
+// be refused at once. A probe that gets through is closed at once; the
+// server sees a client that connected and left.
+func verifyRefused(ns namespace, ls []Listener) error {
+	for _, l := range ls {
+		addr := probeAddr(l.Listen)
+		err := ns.Do(func() error {
+			d := net.Dialer{Timeout: time.Second}
+			c, err := d.Dial("tcp", addr.String())
+			if err == nil {
+				c.Close()
+				return fmt.Errorf("a probe connection to %s was accepted", addr)
+			}
+			if !errors.Is(err, syscall.ECONNREFUSED) {
+				return fmt.Errorf("probe %s: want connection refused, got %w", addr, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// probeAddr is where to send a probe for a listener: its own address, or
+// loopback for a wildcard listener.
+func probeAddr(l netip.AddrPort) netip.AddrPort {
+	switch a := l.Addr(); {
+	case a == netip.IPv4Unspecified():
+		return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), l.Port())
+	case a == netip.IPv6Unspecified():
+		return netip.AddrPortFrom(netip.IPv6Loopback(), l.Port())
+	}
+	return l
+}
