@@ -98,14 +98,20 @@ func newEngine(t Target, opts Options) (_ *engine, _ func(), err error) {
 	return e, done, nil
 }
 
+// probeTimeout bounds a probe connection. A refused probe returns at once;
+// the bound matters only when the SYN or its RST is lost, as on a host
+// under heavy load: it lets the kernel send the SYN three times (at 0, 1
+// and 3 s) before the probe counts as unanswered.
+const probeTimeout = 3500 * time.Millisecond
+
 // verifyRefused checks the gate: a probe connection to each listener must
-// be refused at once. A probe that gets through is closed at once; the
-// server sees a client that connected and left.
+// be refused. A probe that gets through is closed at once; the server sees
+// a client that connected and left.
 func verifyRefused(ns namespace, ls []Listener) error {
 	for _, l := range ls {
 		addr := probeAddr(l.Listen)
 		err := ns.Do(func() error {
-			d := net.Dialer{Timeout: time.Second}
+			d := net.Dialer{Timeout: probeTimeout}
 			c, err := d.Dial("tcp", addr.String())
 			if err == nil {
 				c.Close()
