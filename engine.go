@@ -29,8 +29,9 @@ type watcher interface {
 	// poll observes the target once: its listeners and the sockets a drain
 	// still waits on. With follow, it keeps those listening addresses
 	// after their listeners close, with the sockets left on them, and
-	// never returns ErrNoListener.
-	poll(follow []netip.AddrPort) ([]Listener, []observe.Socket, error)
+	// never returns ErrNoListener. Without activity, sockets may come
+	// without SinceRecv and SinceSent, and none counts as idle.
+	poll(follow []netip.AddrPort, activity bool) ([]Listener, []observe.Socket, error)
 }
 
 // idleCloser ends idle connections on the server's behalf: it shuts each
@@ -171,7 +172,9 @@ func (e *engine) wait(ctx context.Context) (Report, error) {
 		if ctx.Err() != nil {
 			return e.finish(EventWarning, e.last, "cancelled"), context.Cause(ctx)
 		}
-		ls, pending, err := e.watch.poll(e.follow)
+		// While the backlog empties, nothing can be idle yet: spare the
+		// kernel each socket's tcp_info until then.
+		ls, pending, err := e.watch.poll(e.follow, e.phase != Gated)
 		if errors.Is(err, ErrNoListener) {
 			return e.listenerGone()
 		}

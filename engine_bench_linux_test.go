@@ -36,9 +36,9 @@ type countingWatcher struct {
 	polls int
 }
 
-func (w *countingWatcher) poll(follow []netip.AddrPort) ([]Listener, []observe.Socket, error) {
+func (w *countingWatcher) poll(follow []netip.AddrPort, activity bool) ([]Listener, []observe.Socket, error) {
 	w.polls++
-	return w.watcher.poll(follow)
+	return w.watcher.poll(follow, activity)
 }
 func (w *countingWatcher) destroyed() (<-chan struct{}, func(), error) {
 	return w.watcher.(notifier).destroyed()
@@ -177,7 +177,7 @@ func waitCPU(b *testing.B, w watcher, d time.Duration) (time.Duration, int) {
 func pollEvery(b *testing.B, w watcher, interval, d time.Duration) (time.Duration, int) {
 	before, polls := cpuTime(b), 0
 	for end := time.Now().Add(d); time.Now().Before(end); polls++ {
-		w.poll(nil)
+		w.poll(nil, true)
 		time.Sleep(interval)
 	}
 	return cpuTime(b) - before, polls

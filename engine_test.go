@@ -44,7 +44,7 @@ type fakeWatcher struct {
 	closesOnFollow bool
 }
 
-func (w *fakeWatcher) poll(follow []netip.AddrPort) ([]Listener, []observe.Socket, error) {
+func (w *fakeWatcher) poll(follow []netip.AddrPort, _ bool) ([]Listener, []observe.Socket, error) {
 	w.polls++
 	w.follows = append(w.follows, follow != nil)
 	if w.onPoll != nil {

@@ -17,6 +17,12 @@ type source interface {
 	Close() error
 }
 
+// activitySource is a source that can list a port's sockets without when
+// each last sent and received data, more cheaply.
+type activitySource interface {
+	withoutActivity(port uint16) ([]observe.Socket, error)
+}
+
 // listenSource is a source that can list only the listening sockets on a
 // port, more cheaply than all of them.
 type listenSource interface {
@@ -84,8 +90,12 @@ func (o *Observer) listenersIn(dump func(port uint16) ([]observe.Socket, error))
 }
 
 // poll observes the target once, for a drain: see watcher.
-func (o *Observer) poll(follow []netip.AddrPort) ([]Listener, []observe.Socket, error) {
-	sockets, err := o.src.sockets(o.target.Port)
+func (o *Observer) poll(follow []netip.AddrPort, activity bool) ([]Listener, []observe.Socket, error) {
+	dump := o.src.sockets
+	if as, ok := o.src.(activitySource); ok && !activity {
+		dump = as.withoutActivity
+	}
+	sockets, err := dump(o.target.Port)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -75,6 +75,13 @@ func (s *inetDiagSource) sockets(port uint16) ([]observe.Socket, error) {
 	return s.conn.Sockets(inetdiag.Request{Family: inetdiag.AnyFamily, Port: port, States: inetdiag.DrainStates, Info: true})
 }
 
+// withoutActivity is sockets without each socket's tcp_info, which the
+// kernel fills in under the socket's lock: a drain skips it while the
+// server still empties its backlog, when nothing can be idle yet.
+func (s *inetDiagSource) withoutActivity(port uint16) ([]observe.Socket, error) {
+	return s.conn.Sockets(inetdiag.Request{Family: inetdiag.AnyFamily, Port: port, States: inetdiag.DrainStates})
+}
+
 // listening dumps only the listening sockets on port: the kernel walks its
 // listening hash and skips the established one, whose size is the host's.
 func (s *inetDiagSource) listening(port uint16) ([]observe.Socket, error) {

@@ -28,9 +28,9 @@ func TestTornListIsNotNoListener(t *testing.T) {
 	for name, f := range map[string]func() error{
 		"Listeners": func() error { _, err := o.Listeners(); return err },
 		"Status":    func() error { _, err := o.Status(); return err },
-		"poll":      func() error { _, _, err := o.poll(nil); return err },
+		"poll":      func() error { _, _, err := o.poll(nil, true); return err },
 		"follow": func() error {
-			_, _, err := o.poll([]netip.AddrPort{netip.MustParseAddrPort("0.0.0.0:8080")})
+			_, _, err := o.poll([]netip.AddrPort{netip.MustParseAddrPort("0.0.0.0:8080")}, true)
 			return err
 		},
 	} {

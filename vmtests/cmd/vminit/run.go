@@ -25,13 +25,19 @@ var testLine = regexp.MustCompile(`^--- (PASS|FAIL|SKIP): (\S+) \(([0-9.]+)s\)`)
 // which makes it panic with its goroutines, before it is killed.
 const killGrace = 20 * time.Second
 
+// notInVMs are the tests the VMs leave to `make test` on the host: the
+// demo's own test measures client losses under 64 clients' load, which a
+// TCG-emulated CPU serves too slowly to tell a lost client from a starved
+// one. Every kernel feature it uses is tested here by other tests.
+const notInVMs = "^TestDemoDrainedStopsLoseNoClient$"
+
 // runTests runs one test binary in its directory and reports each
 // top-level test, then the binary as a whole.
 func runTests(release, bin string, timeout time.Duration) {
 	pkg := strings.TrimSuffix(filepath.Base(bin), ".test")
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+killGrace)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-test.v", "-test.count=1", "-test.timeout="+timeout.String())
+	cmd := exec.CommandContext(ctx, bin, "-test.v", "-test.count=1", "-test.timeout="+timeout.String(), "-test.skip="+notInVMs)
 	cmd.Dir = filepath.Dir(bin)
 	cmd.Env = []string{"PATH=/bin", "HOME=/tmp", "TMPDIR=/tmp"}
 	out, err := cmd.StdoutPipe()
