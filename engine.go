@@ -189,14 +189,15 @@ func (e *engine) wait(ctx context.Context) (Report, error) {
 		if e.advance(c) == Drained {
 			return e.finish(EventPhase, c, e.drainedMessage(ls)), nil
 		}
+		handedOver := false
 		if e.phase != Gated && e.stopDone == nil && !e.stopped && e.handsOver() {
-			e.startStop(ctx, c)
-			first = true // report at once that the drain is stopping
+			e.startStop(ctx, c) // which reports the counts, saying so
+			handedOver = true
 		}
-		if first || c != e.last {
+		if (first || c != e.last) && !handedOver {
 			e.emit(EventProgress, c, "")
 		}
-		if first || moved(c, e.last) {
+		if first || handedOver || moved(c, e.last) {
 			interval = minPoll
 		} else {
 			interval = min(2*interval, e.pollCap(c, events != nil))
