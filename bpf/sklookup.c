@@ -42,11 +42,15 @@ struct {
 
 // The drained listener's sockets. The kernel removes an entry when its
 // socket closes, so a server restarted on the same port is never refused.
+// Sizes, not BTF types: the kernel refuses a SOCKMAP with BTF key and
+// value types, and the loader then creates it again without them; the
+// failed create frees its map after an RCU grace period, 10-20 ms that
+// every load would spend before the gate refuses anything.
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKMAP);
 	__uint(max_entries, MAX_LISTENERS);
-	__type(key, __u32);
-	__type(value, __u64);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u64));
 } sd_listeners SEC(".maps");
 
 static __attribute__((always_inline)) int is_any6(const __u32 *a)
