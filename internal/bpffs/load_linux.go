@@ -5,9 +5,18 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
 )
+
+// KernelTypes holds the running kernel's BTF, which CO-RE relocations and
+// the iterators' attach targets need: decoded once per process and shared
+// by every load, not once per load.
+var KernelTypes = btf.NewCache()
+
+// Options are the options of every load: the shared KernelTypes.
+func Options() *ebpf.CollectionOptions { return &ebpf.CollectionOptions{Cache: KernelTypes} }
 
 // Load loads the programs and maps of the spec load returns, as bpf2go's
 // loadX does, into a new T. what names the program in errors.
@@ -17,7 +26,7 @@ func Load[T any](what string, load func() (*ebpf.CollectionSpec, error)) (*T, er
 		return nil, fmt.Errorf("load %s spec: %w", what, err)
 	}
 	objs := new(T)
-	if err := spec.LoadAndAssign(objs, nil); err != nil {
+	if err := spec.LoadAndAssign(objs, Options()); err != nil {
 		return nil, fmt.Errorf("load %s program: %w", what, NotSupported(err))
 	}
 	return objs, nil

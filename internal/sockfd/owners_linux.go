@@ -10,9 +10,10 @@ import (
 	"sync"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
+
+	"github.com/sockdrain/sockdrain/internal/bpffs"
 )
 
 // ownerLen is the size of struct owner in bpf/owners.c: inode, pid, fd.
@@ -32,11 +33,6 @@ var iterFailed struct {
 	sync.Mutex
 	err error
 }
-
-// kernelTypes holds the running kernel's BTF, which the iterator's CO-RE
-// relocations and attach target need: parsed once per process (about 20
-// ms), not once per use.
-var kernelTypes = btf.NewCache()
 
 // iterHolders finds the holders of inodes with a BPF task_file iterator
 // (Linux 5.8): the kernel walks every process's descriptors and reports
@@ -65,7 +61,7 @@ func runIter(inodes []uint64) (map[uint64][]Holder, error) {
 	}
 	defer marker.Close()
 	var objs ownersObjects
-	if err := loadOwnersObjects(&objs, &ebpf.CollectionOptions{Cache: kernelTypes}); err != nil {
+	if err := loadOwnersObjects(&objs, bpffs.Options()); err != nil {
 		return nil, fmt.Errorf("load owners iterator: %w", err)
 	}
 	defer objs.Close()

@@ -61,7 +61,7 @@ func loadIterObjects() (*iterObjects, error) {
 		return nil, fmt.Errorf("load reuseport spec: %w", err)
 	}
 	objs := &iterObjects{}
-	if err := spec.LoadAndAssign(objs, nil); err != nil {
+	if err := spec.LoadAndAssign(objs, bpffs.Options()); err != nil {
 		return nil, fmt.Errorf("load listener iterator: %w", bpffs.NotSupported(err))
 	}
 	return objs, nil
