@@ -83,7 +83,7 @@ func choose(order []backend.Backend, want string, ls []gate.Listener) (gates, ba
 // openAll opens b's gate on every listener, or none. Errors say whether
 // the listener is at fault (ErrInvalid) or the kernel (ErrNotSupported).
 func openAll(b backend.Backend, ls []gate.Listener) (gates, error) {
-	if err := b.Probe(); err != nil {
+	if err := b.Check(); err != nil {
 		if errors.Is(err, fs.ErrPermission) {
 			return nil, fmt.Errorf("%s gate: not permitted: run as root with CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN: %w", b.Name, err)
 		}
@@ -98,21 +98,25 @@ func openAll(b backend.Backend, ls []gate.Listener) (gates, error) {
 		g, err := b.Open(l)
 		if err != nil {
 			gs.close()
-			return nil, classify(b.Name, err)
+			return nil, classify("open", b.Name, err)
 		}
 		gs = append(gs, g)
 	}
 	return gs, nil
 }
 
-func classify(name string, err error) error {
+// classify says whether the listener (ErrInvalid) or the kernel
+// (ErrNotSupported) is at fault for err, which doing what to the gate
+// called name returned.
+func classify(what, name string, err error) error {
+	err = fmt.Errorf("%s %s gate: %w", what, name, err)
 	switch {
 	case errors.Is(err, gate.ErrNotEligible):
-		return inputError{fmt.Errorf("%s gate: %w", name, err)}
+		return inputError{err}
 	case errors.Is(err, gate.ErrNotSupported):
-		return fmt.Errorf("%w: %s gate: %w", ErrNotSupported, name, err)
+		return fmt.Errorf("%w: %w", ErrNotSupported, err)
 	}
-	return fmt.Errorf("open %s gate: %w", name, err)
+	return err
 }
 
 // joinArmed finds a gate of ours left armed on ls by an earlier drain. A
@@ -169,6 +173,11 @@ func armedOn(gl gate.Listener) []string {
 	for _, b := range backend.All {
 		if b.NeedsSockets && len(gl.Sockets) == 0 {
 			continue
+		}
+		if b.PinnedOn != nil {
+			if pinned, err := b.PinnedOn(gl); err == nil && !pinned {
+				continue
+			}
 		}
 		g, err := b.Open(gl)
 		if err != nil {

@@ -114,7 +114,7 @@ type engine struct {
 func (e *engine) run(ctx context.Context) (rep Report, err error) {
 	e.start = e.clock.Now()
 	if err := e.arm(); err != nil {
-		return rep, fmt.Errorf("arm %s gate: %w", e.backend, err)
+		return rep, classify("arm", e.backend, err)
 	}
 	if e.settle != nil {
 		if err := e.settle(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/sockdrain/sockdrain/internal/bpffs"
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
 	"github.com/sockdrain/sockdrain/sockdrain/gate/nftgate"
 	"github.com/sockdrain/sockdrain/sockdrain/gate/reuseport"
@@ -15,20 +16,21 @@ var All = []Backend{
 	{
 		Name: gate.Reuseport, Probe: withKernel(gate.Reuseport, reuseport.Probe), NeedsSockets: true,
 		Open:   func(l gate.Listener) (gate.Gate, error) { return reuseport.Open(l) },
-		Forget: reuseport.Forget, Pinned: reuseport.Pinned,
+		Forget: reuseport.Forget, Pinned: reuseport.Pinned, PinnedOn: pinnedOn(gate.Reuseport),
 		Note: "needs SO_REUSEPORT set before bind and a non-MPTCP socket; refuses only pure SYNs, so SYN-cookie handshakes complete",
 		Why:  "an SO_REUSEPORT listener: refuses only pure SYNs, and dies with the socket",
 	},
 	{
 		Name: gate.SKLookup, Probe: withKernel(gate.SKLookup, sklookup.Probe), Pinned: sklookup.Pinned,
-		Open: func(l gate.Listener) (gate.Gate, error) { return sklookup.Open(l) },
+		PinnedOn: pinnedOn(gate.SKLookup),
+		Open:     func(l gate.Listener) (gate.Gate, error) { return sklookup.Open(l) },
 		Note: "works on any listener, MPTCP too; cannot see TCP flags, so with SYN cookies in use a handshake completed " +
 			"after arming gets ECONNRESET; another sk_lookup program that assigns sockets overrides it",
 		Why:         "works on any listener and opens by itself when the listener closes",
 		CookieBlind: true, Warn: sklookupWarnings,
 	},
 	{
-		Name: gate.NFTables, Probe: withKernel(gate.NFTables, nftgate.Probe),
+		Name: gate.NFTables, Probe: withKernel(gate.NFTables, nftgate.Probe), Ready: withKernel(gate.NFTables, nftgate.Ready),
 		Open: func(l gate.Listener) (gate.Gate, error) { return nftgate.Open(l) },
 		Note: "works on any listener and refuses only pure SYNs; opens by itself when the listener closes only if sockdrain could mark its socket (tied), otherwise run resume",
 		Why:  "refuses only pure SYNs, needs no BPF",
@@ -60,4 +62,9 @@ func sklookupWarnings(netns *os.File, syncookies string) []string {
 		w = append(w, "tcp_syncookies=2: a handshake completed after arming gets a reset (--backend nftables or reuseport avoid it)")
 	}
 	return w
+}
+
+// pinnedOn reports whether a listener has pins of the gate called name.
+func pinnedOn(name string) func(gate.Listener) (bool, error) {
+	return func(l gate.Listener) (bool, error) { return bpffs.Exists(bpffs.Key(name, l)) }
 }

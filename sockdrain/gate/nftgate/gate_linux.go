@@ -23,7 +23,10 @@ type Gate struct {
 	key    string
 	match  match
 	socks  []*os.File // the listener's sockets, not ours to close
-	untied error      // why Arm can't tie the rule to socks, or nil
+	// untied is why Arm can't tie the rule to socks, or nil; known once
+	// tieChecked (see whyUntied).
+	untied     error
+	tieChecked bool
 }
 
 var _ gate.Gate = (*Gate)(nil)
@@ -71,28 +74,42 @@ func open(l gate.Listener, v6only bool) (*Gate, error) {
 		return nil, fmt.Errorf("open nftables gate %s: dial nf_tables: %w", l.Addr, err)
 	}
 	untied := tieable(l.Sockets)
-	if untied == nil {
-		untied = haveSocketMark(conn)
-	}
 	return &Gate{conn: conn, raw: raw, key: l.Key(), match: matchFor(l.Addr, v6only),
-		socks: l.Sockets, untied: untied}, nil
+		socks: l.Sockets, untied: untied, tieChecked: untied != nil}, nil
 }
 
 // Tied reports whether Arm ties the rule to the listener's sockets: it
 // marks them, and the rule refuses only SYNs whose listener carries the
 // mark, so a new listener on the same address and port is never refused.
 // An untied rule refuses every SYN to the address and port until Disarm.
-func (g *Gate) Tied() bool { return g.untied == nil }
+func (g *Gate) Tied() bool { return g.WhyUntied() == nil }
 
 // WhyUntied says why the gate is not tied, or nil when it is.
-func (g *Gate) WhyUntied() error { return g.untied }
+func (g *Gate) WhyUntied() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.whyUntied()
+}
+
+// whyUntied is WhyUntied with g.mu held. The kernel's answer is asked on
+// first use, not in Open: the batch that asks deletes the table it adds,
+// and after a deletion the next close of a netfilter socket waits for an
+// RCU grace period (the kernel flushes its deferred destruction), which a
+// gate opened only to look at its rules should not pay.
+func (g *Gate) whyUntied() error {
+	if !g.tieChecked {
+		g.untied, g.tieChecked = haveSocketMark(g.conn), true
+	}
+	return g.untied
+}
 
 // Warnings says when the gate is not tied to its listener.
 func (g *Gate) Warnings() ([]string, error) {
-	if g.Tied() {
+	why := g.WhyUntied()
+	if why == nil {
 		return nil, nil
 	}
-	return []string{fmt.Sprintf("the nftables gate is not tied to the listener (%v): it stays until `sockdrain resume`, even after the server restarts", g.untied)}, nil
+	return []string{fmt.Sprintf("the nftables gate is not tied to the listener (%v): it stays until `sockdrain resume`, even after the server restarts", why)}, nil
 }
 
 // socketV6Only reports whether l is a wildcard IPv6 listener whose first
@@ -127,13 +144,13 @@ func (g *Gate) Arm() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	st, err := g.state()
-	if err == nil && g.Tied() {
+	if err == nil && g.whyUntied() == nil {
 		err = g.armTied(st)
 	} else if err == nil {
 		err = g.armUntied(st)
 	}
 	if err != nil {
-		return fmt.Errorf("arm nftables gate %s: %w", g.key, err)
+		return fmt.Errorf("arm nftables gate %s: %w", g.key, notSupported(err))
 	}
 	return nil
 }
