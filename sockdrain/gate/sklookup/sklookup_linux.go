@@ -114,12 +114,36 @@ func (g *Gate) loadPinned() (err error) {
 	if g.link, err = link.LoadPinnedLink(filepath.Join(dir, linkPin), nil); err != nil {
 		return fmt.Errorf("load pinned sk_lookup link: %w", err)
 	}
+	attached, err := linkAttached(g.link)
+	if err != nil || !attached {
+		// Not attached: the namespace died and the kernel detached the
+		// link. The pins are a dead gate's, and a namespace made since
+		// may have the same inode. Nothing refuses; Arm and Disarm
+		// replace the pins.
+		g.link.Close()
+		g.link = nil
+		if err == nil {
+			objs.Close()
+		}
+		return err
+	}
 	if err := objs.Config.Lookup(uint32(0), &g.cfg); err != nil {
 		g.link.Close()
 		return fmt.Errorf("read sk_lookup config: %w", err)
 	}
 	g.objs = objs
 	return nil
+}
+
+// linkAttached reports whether l is still attached to a network
+// namespace: the kernel detaches a namespace's links when it dies.
+func linkAttached(l link.Link) (bool, error) {
+	info, err := l.Info()
+	if err != nil {
+		return false, fmt.Errorf("read pinned sk_lookup link: %w", err)
+	}
+	ns := info.NetNs()
+	return ns != nil && ns.NetnsInode != 0, nil
 }
 
 // pinned reports whether path exists. Each gate pins its link last, so a
