@@ -14,9 +14,10 @@ import (
 // All are the Linux gates, in the order --backend auto tries them.
 var All = []Backend{
 	{
-		Name: gate.Reuseport, Probe: withKernel(gate.Reuseport, reuseport.Probe), NeedsSockets: true,
-		Open:   func(l gate.Listener) (gate.Gate, error) { return reuseport.Open(l) },
-		Forget: reuseport.Forget, Pinned: reuseport.Pinned, PinnedOn: pinnedOn(gate.Reuseport),
+		Name: gate.Reuseport, Probe: withKernel(gate.Reuseport, reuseport.Probe), Ready: withKernel(gate.Reuseport, reuseport.Ready),
+		NeedsSockets: true,
+		Open:         func(l gate.Listener) (gate.Gate, error) { return reuseport.Open(l) },
+		Forget:       reuseport.Forget, Pinned: reuseport.Pinned, PinnedOn: pinnedOn(gate.Reuseport),
 		Note: "needs SO_REUSEPORT set before bind and a non-MPTCP socket; refuses only pure SYNs, so SYN-cookie handshakes complete",
 		Why:  "an SO_REUSEPORT listener: refuses only pure SYNs, and dies with the socket",
 	},

@@ -27,9 +27,20 @@ func Load[T any](what string, load func() (*ebpf.CollectionSpec, error)) (*T, er
 	}
 	objs := new(T)
 	if err := spec.LoadAndAssign(objs, Options()); err != nil {
-		return nil, fmt.Errorf("load %s program: %w", what, NotSupported(err))
+		return nil, fmt.Errorf("load %s program: %w", what, Unloadable(err))
 	}
 	return objs, nil
+}
+
+// Unloadable marks an error of loading a program or map as
+// gate.ErrNotSupported: whether the kernel lacks a feature, its verifier
+// refuses the program or the process may not load it, the gate cannot
+// run here, and a drain tries the next (or exits 4).
+func Unloadable(err error) error {
+	if errors.Is(err, gate.ErrNotSupported) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", gate.ErrNotSupported, err)
 }
 
 // NotSupported marks cilium/ebpf's ErrNotSupported as gate.ErrNotSupported.

@@ -62,7 +62,7 @@ func loadIterObjects() (*iterObjects, error) {
 	}
 	objs := &iterObjects{}
 	if err := spec.LoadAndAssign(objs, bpffs.Options()); err != nil {
-		return nil, fmt.Errorf("load listener iterator: %w", bpffs.NotSupported(err))
+		return nil, fmt.Errorf("load listener iterator: %w", bpffs.Unloadable(err))
 	}
 	return objs, nil
 }

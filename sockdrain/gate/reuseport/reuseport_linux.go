@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/features"
 	"golang.org/x/sys/unix"
 
 	"github.com/sockdrain/sockdrain/internal/bpffs"
@@ -52,6 +53,16 @@ func Probe() error {
 		return err
 	}
 	return it.Close()
+}
+
+// Ready is what a caller about to arm checks instead of Probe: that the
+// kernel has SK_REUSEPORT programs. Open and Arm load the programs, and
+// fail with gate.ErrNotSupported where Probe would have.
+func Ready() error {
+	if err := features.HaveProgramType(ebpf.SkReuseport); err != nil {
+		return fmt.Errorf("probe sk_reuseport: %w", bpffs.NotSupported(err))
+	}
+	return nil
 }
 
 // Open checks that l can take the gate and finds the gate's pinned state,
