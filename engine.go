@@ -50,6 +50,12 @@ type notifier interface {
 	destroyed() (events <-chan struct{}, stop func(), err error)
 }
 
+// narrower is a watcher that can poll more cheaply once the gate refuses
+// and the backlog is empty: see Observer.narrowPolls.
+type narrower interface {
+	narrowPolls()
+}
+
 // clock is time, injectable for tests.
 type clock interface {
 	Now() time.Time
@@ -188,6 +194,9 @@ func (e *engine) wait(ctx context.Context) (Report, error) {
 		}
 		if e.advance(c) == Drained {
 			return e.finish(EventPhase, c, e.drainedMessage(ls)), nil
+		}
+		if n, ok := e.watch.(narrower); ok && e.phase != Gated {
+			n.narrowPolls()
 		}
 		handedOver := false
 		if e.phase != Gated && e.stopDone == nil && !e.stopped && e.handsOver() {

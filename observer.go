@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"syscall"
 	"time"
 
@@ -29,6 +30,18 @@ type listenSource interface {
 	listening(port uint16) ([]observe.Socket, error)
 }
 
+// lookupSource is a source that can ask for known sockets again, each
+// at a cost that does not grow with the sockets of the host, and list the
+// listeners alone.
+type lookupSource interface {
+	listenSource
+	lookup(known []observe.Socket, activity bool) ([]observe.Socket, error)
+}
+
+// maxLookups is the most sockets a narrow poll asks for one by one; with
+// more, one dump costs less.
+const maxLookups = 512
+
 // destroyWatcher is a source that can report the sockets freed on a port,
 // as the engine's notifier describes.
 type destroyWatcher interface {
@@ -46,6 +59,10 @@ type Observer struct {
 	// socket's inodes: found once, and again only when the listeners
 	// change or one of their processes is gone.
 	owners map[string][]int
+	// narrow is set (see narrowPolls) once a drain's gate refuses and the
+	// backlog is empty; known are the sockets the last poll left pending.
+	narrow bool
+	known  []observe.Socket
 }
 
 // NewObserver opens an Observer for t. It does not check that anything
@@ -89,8 +106,51 @@ func (o *Observer) listenersIn(dump func(port uint16) ([]observe.Socket, error))
 	return ls, nil
 }
 
+// narrowPolls makes poll look, where the OS can, only at the listeners
+// and at the sockets it already knows. A drain calls it once its gate
+// refuses and the backlog is empty: a connection can then arrive only
+// through a listener's accept queue. A narrow poll walks the whole table
+// (as before) when a listener has connections to accept, and when nothing
+// it knows is left, so that a drain ends only on a full walk.
+func (o *Observer) narrowPolls() { o.narrow = true }
+
 // poll observes the target once, for a drain: see watcher.
 func (o *Observer) poll(follow []netip.AddrPort, activity bool) ([]Listener, []observe.Socket, error) {
+	if ls, pending, ok, err := o.pollKnown(follow, activity); ok || err != nil {
+		return ls, pending, err
+	}
+	ls, pending, err := o.pollAll(follow, activity)
+	o.known = pending
+	return ls, pending, err
+}
+
+// pollKnown is a narrow poll: the listeners, and the known sockets looked
+// up by their addresses. ok is false when it cannot answer: not narrow, a
+// source without lookups, too many sockets, a connection to accept, or
+// nothing known left.
+func (o *Observer) pollKnown(follow []netip.AddrPort, activity bool) (_ []Listener, _ []observe.Socket, ok bool, err error) {
+	src, can := o.src.(lookupSource)
+	if !o.narrow || !can || len(o.known) == 0 || len(o.known) > maxLookups {
+		return nil, nil, false, nil
+	}
+	sockets, err := src.listening(o.target.Port)
+	if err != nil || slices.ContainsFunc(sockets, func(s observe.Socket) bool { return s.RecvQ > 0 }) {
+		return nil, nil, false, err
+	}
+	found, err := src.lookup(o.known, activity)
+	if err != nil || len(found) == 0 {
+		return nil, nil, false, err
+	}
+	ls, pending, err := o.fold(append(sockets, found...), follow)
+	if err != nil || len(pending) == 0 {
+		return nil, nil, false, err
+	}
+	o.known = pending
+	return ls, pending, true, nil
+}
+
+// pollAll is a poll that walks every socket of the port.
+func (o *Observer) pollAll(follow []netip.AddrPort, activity bool) ([]Listener, []observe.Socket, error) {
 	dump := o.src.sockets
 	if as, ok := o.src.(activitySource); ok && !activity {
 		dump = as.withoutActivity
@@ -99,6 +159,12 @@ func (o *Observer) poll(follow []netip.AddrPort, activity bool) ([]Listener, []o
 	if err != nil {
 		return nil, nil, err
 	}
+	return o.fold(sockets, follow)
+}
+
+// fold groups the sockets of a poll by the listener they arrived through,
+// or by the followed addresses, and returns what the drain waits on.
+func (o *Observer) fold(sockets []observe.Socket, follow []netip.AddrPort) ([]Listener, []observe.Socket, error) {
 	var ls []Listener
 	if follow != nil {
 		ls = observe.Follow(sockets, follow, o.idle)

@@ -88,6 +88,14 @@ func (s *inetDiagSource) listening(port uint16) ([]observe.Socket, error) {
 	return s.conn.Sockets(inetdiag.Request{Family: inetdiag.AnyFamily, Port: port, States: inetdiag.StatesOf(observe.Listen)})
 }
 
+// lookup asks for each of known again, by its addresses and cookie, and
+// returns those still there: one question each to the kernel, which finds
+// the socket in its hash tables, where a dump walks every socket of the
+// host.
+func (s *inetDiagSource) lookup(known []observe.Socket, activity bool) ([]observe.Socket, error) {
+	return s.conn.Lookup(known, inetdiag.DrainStates, activity)
+}
+
 // watchDestroyed subscribes to the kernel's TCP destroy events in the
 // source's namespace, filtered to port.
 func (s *inetDiagSource) watchDestroyed(port uint16) (<-chan struct{}, func(), error) {

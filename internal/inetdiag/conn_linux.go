@@ -1,6 +1,7 @@
 package inetdiag
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/mdlayher/netlink"
@@ -49,6 +50,36 @@ func (c *Conn) Sockets(r Request) ([]observe.Socket, error) {
 		sockets = append(sockets, s)
 	}
 	return sockets, nil
+}
+
+// Lookup asks for each of sockets again by its addresses and cookie (see
+// MarshalLookup), and returns those still there in one of states: one
+// question each, whose cost does not grow with the sockets on the host, as
+// a dump's does.
+func (c *Conn) Lookup(sockets []observe.Socket, states States, info bool) ([]observe.Socket, error) {
+	var found []observe.Socket
+	for _, s := range sockets {
+		msgs, err := c.nl.Execute(netlink.Message{
+			Header: netlink.Header{Type: netlink.HeaderType(sockDiagByFamily), Flags: netlink.Request},
+			Data:   MarshalLookup(s, info),
+		})
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESTALE) {
+			continue // gone, or its addresses now name another socket
+		}
+		if err != nil {
+			return nil, fmt.Errorf("look up TCP socket %s-%s: %w", s.Local, s.Remote, err)
+		}
+		for _, m := range msgs {
+			s, err := ParseMessage(m.Data)
+			if err != nil {
+				return nil, err
+			}
+			if states&StatesOf(s.State) != 0 {
+				found = append(found, s)
+			}
+		}
+	}
+	return found, nil
 }
 
 const sockDiagProtocol = unix.NETLINK_SOCK_DIAG

@@ -5,8 +5,10 @@ import (
 	"net"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
+	"github.com/sockdrain/sockdrain/sockdrain/observe"
 )
 
 // TestAnyFamilyIsBothFamilies checks the one-walk dump against the two
@@ -47,5 +49,53 @@ func TestAnyFamilyIsBothFamilies(t *testing.T) {
 	both := slices.Sorted(slices.Values(append(slices.Clone(v4), v6...)))
 	if !slices.Equal(one, both) {
 		t.Errorf("AnyFamily dump\n got %q\nwant %q", one, both)
+	}
+}
+
+// TestLookupFindsTheSocketUntilItIsGone: a lookup answers for the socket
+// a dump saw, by its addresses and cookie, and no longer once it is closed
+// (TIME_WAIT is not among the states asked for); a listener on the same
+// port is not taken for it.
+func TestLookupFindsTheSocketUntilItIsGone(t *testing.T) {
+	ns := nstest.New(t)
+	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
+		ln := nstest.Listen(t, ns, addr, nil)
+		port := uint16(ln.Addr().(*net.TCPAddr).Port)
+		client := nstest.Dial(t, ns, ln.Addr().String())
+		server, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := Dial(ns.FD())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		all, err := conn.Sockets(Request{Family: AnyFamily, Port: port, States: DrainStates})
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(all, func(s observe.Socket) bool { return s.State == observe.Established })
+		if i < 0 || all[i].Cookie == 0 {
+			t.Fatalf("%s: no established socket with a cookie in %+v", addr, all)
+		}
+		est := all[i]
+		got, err := conn.Lookup([]observe.Socket{est}, DrainStates, true)
+		if err != nil || len(got) != 1 || got[0].Cookie != est.Cookie || got[0].Remote != est.Remote || !got[0].Activity {
+			t.Fatalf("%s: Lookup(%v) = %+v, %v; want the socket, with its tcp_info", addr, est, got, err)
+		}
+		stale := est
+		stale.Cookie++
+		if got, err := conn.Lookup([]observe.Socket{stale}, DrainStates, false); err != nil || len(got) != 0 {
+			t.Errorf("%s: Lookup with another cookie = %+v, %v; want nothing: the listener is not the socket", addr, got, err)
+		}
+		server.Close()
+		client.Close()
+		if !nstest.WaitFor(2*time.Second, func() bool {
+			got, err := conn.Lookup([]observe.Socket{est}, DrainStates, false)
+			return err == nil && len(got) == 0
+		}) {
+			t.Errorf("%s: Lookup still finds the socket 2s after both ends closed", addr)
+		}
 	}
 }

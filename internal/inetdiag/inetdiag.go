@@ -122,6 +122,29 @@ func (r Request) MarshalBinary() ([]byte, error) {
 	return b, nil
 }
 
+// MarshalLookup encodes the request for one socket, s, by its addresses,
+// interface and cookie (struct inet_diag_req_v2, sent without NLM_F_DUMP):
+// the kernel finds it in its hash tables, without a walk, and answers with
+// one inet_diag_msg, or ENOENT or ESTALE once it is gone. info asks for
+// its tcp_info, as Request.Info does.
+func MarshalLookup(s observe.Socket, info bool) []byte {
+	b := make([]byte, requestLen)
+	b[0], b[1] = afInet6, ipprotoTCP
+	if s.Local.Addr().Is4() {
+		b[0] = afInet
+	}
+	b[2] = Request{Info: info}.ext()
+	binary.NativeEndian.PutUint32(b[4:8], ^uint32(0))
+	binary.BigEndian.PutUint16(b[8:10], s.Local.Port())   // id.idiag_sport
+	binary.BigEndian.PutUint16(b[10:12], s.Remote.Port()) // id.idiag_dport
+	local, remote := s.Local.Addr().AsSlice(), s.Remote.Addr().AsSlice()
+	copy(b[12:28], local)
+	copy(b[28:44], remote)
+	binary.NativeEndian.PutUint32(b[44:48], s.BoundIf)
+	binary.NativeEndian.PutUint64(b[48:56], s.Cookie)
+	return b
+}
+
 // ErrShort reports a message shorter than its declared contents.
 var ErrShort = errors.New("inet_diag message too short")
 
@@ -153,6 +176,8 @@ func ParseMessage(b []byte) (observe.Socket, error) {
 	if sentFIN(s.State) && s.SendQ > 0 {
 		s.SendQ-- // the FIN takes a sequence number, but it is not data
 	}
+	s.BoundIf = binary.NativeEndian.Uint32(b[40:44])
+	s.Cookie = binary.NativeEndian.Uint64(b[44:52])
 	s.Inode = uint64(binary.NativeEndian.Uint32(b[68:72]))
 
 	ad, err := netlink.NewAttributeDecoder(b[messageLen:])

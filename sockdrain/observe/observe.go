@@ -63,6 +63,12 @@ type Socket struct {
 	Inode uint64
 	// V6Only is set for an IPv6 socket that does not take IPv4 clients.
 	V6Only bool
+	// Cookie is the kernel's cookie of the socket (SO_COOKIE), which tells
+	// it from a later socket on the same addresses; BoundIf is the index of
+	// the interface it is bound to, or 0. Together with the addresses they
+	// name the socket for a lookup. Zero where the OS does not say.
+	Cookie  uint64
+	BoundIf uint32
 	// SinceRecv and SinceSent are how long ago the socket last received
 	// and sent data. They are known only where Activity is set.
 	SinceRecv, SinceSent time.Duration
