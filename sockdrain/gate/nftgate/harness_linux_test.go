@@ -253,6 +253,23 @@ func openGate(tb testing.TB, l gate.Listener) *Gate {
 	return g
 }
 
+// mustArm arms g, failing tb on an error.
+func mustArm(tb testing.TB, g *Gate) {
+	tb.Helper()
+	if err := g.Arm(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// mustDisarm disarms g, failing tb on an error.
+func mustDisarm(tb testing.TB, g *Gate) {
+	tb.Helper()
+	if err := g.Disarm(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// mustArmed fails tb unless g says it is armed as want.
 func mustArmed(tb testing.TB, g *Gate, want bool) {
 	tb.Helper()
 	got, err := g.Armed()

@@ -51,12 +51,8 @@ func TestOtherTablesUntouched(t *testing.T) {
 	before := ns.tables(t)
 	ln := ns.listen(t, "tcp4", "127.0.0.1:0")
 	g := openGate(t, ns.listener(t, ln))
-	if err := g.Arm(); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Disarm(); err != nil {
-		t.Fatal(err)
-	}
+	mustArm(t, g)
+	mustDisarm(t, g)
 	if after := ns.tables(t); !slices.Equal(before, after) {
 		t.Errorf("tables before arm %q, after disarm %q", before, after)
 	}
@@ -74,18 +70,14 @@ func TestForeignRuleInOurChain(t *testing.T) {
 	ns := newTestNS(t)
 	ln := ns.listen(t, "tcp4", "127.0.0.1:0")
 	g := openGate(t, ns.listener(t, ln))
-	if err := g.Arm(); err != nil {
-		t.Fatal(err)
-	}
+	mustArm(t, g)
 	c := ns.conn(t)
 	tb := table()
 	c.AddRule(&nftables.Rule{Table: tb, Chain: chain(tb), Exprs: []expr.Any{&expr.Counter{}}, UserData: comment("someone else")})
 	if err := c.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Disarm(); err != nil {
-		t.Fatal(err)
-	}
+	mustDisarm(t, g)
 	if keys := ns.ourRules(t); !slices.Equal(keys, []string{"someone else"}) {
 		t.Fatalf("rules after disarm: %q, want only the foreign one", keys)
 	}
@@ -150,9 +142,7 @@ func TestDisarmRace(t *testing.T) {
 	ns := newTestNS(t)
 	ln := ns.listen(t, "tcp4", "127.0.0.1:0")
 	g := openGate(t, ns.listener(t, ln))
-	if err := g.Arm(); err != nil {
-		t.Fatal(err)
-	}
+	mustArm(t, g)
 	stale, err := g.state()
 	if err != nil {
 		t.Fatal(err)
