@@ -49,8 +49,7 @@ func TestOtherTablesUntouched(t *testing.T) {
 		addUserTable(t, ns, u)
 	}
 	before := ns.tables(t)
-	ln := ns.listen(t, "tcp4", "127.0.0.1:0")
-	g := openGate(t, ns.listener(t, ln))
+	_, g := ns.openOnLoopback(t)
 	mustArm(t, g)
 	mustDisarm(t, g)
 	if after := ns.tables(t); !slices.Equal(before, after) {
@@ -68,8 +67,7 @@ func TestOtherTablesUntouched(t *testing.T) {
 func TestForeignRuleInOurChain(t *testing.T) {
 	gatetest.RequireKernel(t, "nftables")
 	ns := newTestNS(t)
-	ln := ns.listen(t, "tcp4", "127.0.0.1:0")
-	g := openGate(t, ns.listener(t, ln))
+	_, g := ns.openOnLoopback(t)
 	mustArm(t, g)
 	c := ns.conn(t)
 	tb := table()
@@ -95,8 +93,7 @@ func TestArmFailureLeavesNothing(t *testing.T) {
 	if err := c.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	ln := ns.listen(t, "tcp4", "127.0.0.1:0")
-	g := openGate(t, ns.listener(t, ln))
+	ln, g := ns.openOnLoopback(t)
 	if err := g.Arm(); err == nil {
 		t.Fatal("Arm over a regular chain named input succeeded")
 	}
@@ -140,8 +137,7 @@ func TestOpenRejectsNoPort(t *testing.T) {
 func TestDisarmRace(t *testing.T) {
 	gatetest.RequireKernel(t, "nftables")
 	ns := newTestNS(t)
-	ln := ns.listen(t, "tcp4", "127.0.0.1:0")
-	g := openGate(t, ns.listener(t, ln))
+	_, g := ns.openOnLoopback(t)
 	mustArm(t, g)
 	stale, err := g.state()
 	if err != nil {
