@@ -22,6 +22,7 @@ import (
 
 	"github.com/sockdrain/sockdrain/internal/netns"
 	"github.com/sockdrain/sockdrain/internal/rig/haproxyctl"
+	"github.com/sockdrain/sockdrain/internal/rig/loadgen"
 	"github.com/sockdrain/sockdrain/internal/rig/nginxconf"
 )
 
@@ -160,12 +161,10 @@ func tail(s string, n int) string {
 }
 
 // pageBody is n bytes of text, the same for every server, so a client can
-// check the length and the content of what it got.
+// check the length and the content of what it got: loadgen's body pattern.
 func pageBody(n int) []byte {
 	b := make([]byte, n)
-	for i := range b {
-		b[i] = 'a' + byte(i%26)
-	}
+	loadgen.FillBody(b)
 	return b
 }
 
