@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/netip"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -14,8 +13,6 @@ import (
 
 	"github.com/sockdrain/sockdrain"
 )
-
-var netipZero netip.AddrPort
 
 // Shape of the CPU-measured drain.
 const (
@@ -46,33 +43,25 @@ func measureDrainCPU(ctx context.Context, cli string, wait time.Duration) (drain
 		return drainCPU{}, err
 	}
 	defer ns.Remove()
-	var target, other int
-	var taddr, oaddr netip.AddrPort
-	err = ns.Do(func() (err error) {
-		if target, taddr, err = rawListen(); err != nil {
-			return err
-		}
-		other, oaddr, err = rawListen()
-		return err
-	})
+	target, other, err := targetAndOther(ns)
 	if err != nil {
 		return drainCPU{}, err
 	}
-	defer unix.Close(target)
-	defer unix.Close(other)
-	long, err := connectPairs(ns, target, taddr, cpuLongLived)
+	defer unix.Close(target.fd)
+	defer unix.Close(other.fd)
+	long, err := connectPairs(ns, target.fd, target.addr, cpuLongLived)
 	if err != nil {
 		return drainCPU{}, err
 	}
 	defer long.close()
-	rest, err := holdPairs(ns, other, oaddr, cpuElsewhere)
+	rest, err := holdPairs(ns, other.fd, other.addr, cpuElsewhere)
 	if err != nil {
 		return drainCPU{}, err
 	}
 	defer rest.close()
 	d := drainCPU{sockets: 2 + 2*(cpuLongLived+cpuElsewhere)}
 	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, cli, "drain", "--listen", taddr.String(), "--netns", ns.Path(),
+	cmd := exec.CommandContext(ctx, cli, "drain", "--listen", target.addr.String(), "--netns", ns.Path(),
 		"--timeout", (wait + time.Minute).String(), "--json")
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
@@ -90,7 +79,7 @@ func measureDrainCPU(ctx context.Context, cli string, wait time.Duration) (drain
 	if err != nil {
 		return d, fmt.Errorf("sockdrain drain: %w: %s", err, out.String())
 	}
-	_, err = sockdrain.Resume(ctx, sockdrain.Target{Addr: taddr.Addr(), Port: taddr.Port(), NetNS: ns.Path()})
+	_, err = sockdrain.Resume(ctx, sockdrain.Target{Addr: target.addr.Addr(), Port: target.addr.Port(), NetNS: ns.Path()})
 	return d, err
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/sockdrain/sockdrain/internal/netns"
 	"github.com/sockdrain/sockdrain/internal/rig/benchmark"
 	"github.com/sockdrain/sockdrain/internal/rig/haproxyctl"
+	"github.com/sockdrain/sockdrain/internal/rig/httpclients"
 	"github.com/sockdrain/sockdrain/internal/rig/loadgen"
 )
 
@@ -49,7 +50,7 @@ type lbRig struct {
 	ns       *netns.NS
 	backends []*lbNginx
 	h        *lbHAProxy
-	load     *keepAliveLoad
+	load     *httpclients.Clients
 	obs      *sockdrain.Observer // on the drained backend
 
 	sessionsGone time.Duration // HAProxy's own: when scur first read 0; -1 if never
@@ -80,7 +81,7 @@ type lbRun struct {
 	// sessionsGone is when HAProxy's scur first read 0 (HAProxy's own
 	// only; -1 otherwise).
 	sessionsGone time.Duration
-	counts       loadCounts // the clients' outcomes from its start until the backend served again
+	counts       httpclients.Counts // the clients' outcomes from its start until the backend served again
 	err          error
 }
 
@@ -104,8 +105,8 @@ func runLB(ctx context.Context, cfg config, _ kernelLock) (*benchmark.Table, err
 			return nil, err
 		}
 		err = r.rounds(ci, cfg.lbRounds, cells)
-		if s := r.load.firstBad(); s != "" {
-			firstBad = append(firstBad, fmt.Sprintf("%d clients: %s", clients, s))
+		if s := r.load.Samples(); len(s) > 0 {
+			firstBad = append(firstBad, fmt.Sprintf("%d clients: %s", clients, s[0]))
 		}
 		r.close()
 		if err != nil {
@@ -128,19 +129,19 @@ func (r *lbRig) rounds(ci, rounds int, cells map[[2]int]*lbCell) error {
 				return err
 			}
 			run := lbRun{pooled: r.established()}
-			before := r.load.counts()
+			before := r.load.Counts()
 			r.sessionsGone = -1
 			run.took, run.capped, run.err = s.run(r, b)
 			run.sessionsGone = r.sessionsGone
 			if err := s.restore(r, b); err != nil {
 				return fmt.Errorf("round %d, after %s: %w", round+1, s.name, err)
 			}
-			run.counts = r.load.counts().sub(before)
-			if !r.load.running() {
+			run.counts = r.load.Counts().Sub(before)
+			if !r.load.Running() {
 				return fmt.Errorf("round %d: the clients reached their time limit", round+1)
 			}
 			progress("table 7: %d clients, round %d: %s: %s (scur 0 after %s, pooled %d, clients %+v, err %v)",
-				len(r.load.transports), round+1, s.name, run.took.Round(time.Millisecond), run.sessionsGone.Round(time.Millisecond),
+				lbClientCounts[ci], round+1, s.name, run.took.Round(time.Millisecond), run.sessionsGone.Round(time.Millisecond),
 				run.pooled, run.counts, run.err)
 			runs[si] = run
 		}
@@ -193,14 +194,26 @@ func newLBRig(ctx context.Context, cli string, clients, rounds int) (r *lbRig, e
 	// Bounded in time by the worst case of every run, in count by twice
 	// the requests that time allows; stopped when the rounds end.
 	limit := time.Duration(rounds) * time.Duration(len(lbStrategies)) * (lbCap + lbCLILimit + 2*lbUpLimit + lbSettle)
-	r.load = startKeepAliveLoad(ns, "http://"+lbFront.String()+lbPagePath, page, clients,
-		int(2*limit/lbPause), lbPause, limit)
-	return r, r.load.waitServed(ctx, int64(4*clients), 10*time.Second)
+	r.load = httpclients.Start(ns, httpclients.Config{URL: "http://" + lbFront.String() + lbPagePath, Clients: clients,
+		Pause: lbPause, Jitter: true, Requests: int(2 * limit / lbPause), Duration: limit, Body: page})
+	return r, waitServed(ctx, r.load, int64(4*clients), 10*time.Second)
+}
+
+// waitServed waits up to limit until the clients have n complete answers.
+func waitServed(ctx context.Context, k *httpclients.Clients, n int64, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for k.Counts().Complete < n {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("the keep-alive clients got %d complete answers in %s, want %d", k.Counts().Complete, limit, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
 }
 
 func (r *lbRig) close() {
 	if r.load != nil {
-		r.load.close()
+		r.load.Close()
 	}
 	if r.obs != nil {
 		r.obs.Close()
@@ -434,13 +447,13 @@ func lbTable(rounds int, cells map[[2]int]*lbCell, firstBad []string) *benchmark
 			var took []time.Duration
 			var pooled []float64
 			var gone []time.Duration
-			var sum loadCounts
+			var sum httpclients.Counts
 			capped, failed := 0, 0
 			for _, run := range c.runs {
 				pooled = append(pooled, float64(run.pooled))
-				sum.complete += run.counts.complete
-				sum.bad += run.counts.bad
-				sum.refused += run.counts.refused
+				sum.Complete += run.counts.Complete
+				sum.Bad += run.counts.Bad
+				sum.Refused += run.counts.Refused
 				if run.err != nil {
 					failed++
 					if len(failures) < 3 {
@@ -466,7 +479,7 @@ func lbTable(rounds int, cells map[[2]int]*lbCell, firstBad []string) *benchmark
 			}
 			t.AddRow(fmt.Sprint(clients), s.name, safe, ratio, benchmark.SummarizeDurations(gone).Format(benchmark.Seconds),
 				short(benchmark.Summarize(pooled)),
-				fmt.Sprintf("%d / %d / %d", sum.complete, sum.bad, sum.refused), fmt.Sprintf("%d/%d", failed, len(c.runs)))
+				fmt.Sprintf("%d / %d / %d", sum.Complete, sum.Bad, sum.Refused), fmt.Sprintf("%d/%d", failed, len(c.runs)))
 		}
 	}
 	for _, f := range failures {

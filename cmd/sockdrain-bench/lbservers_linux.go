@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/sockdrain/sockdrain/internal/netns"
 	"github.com/sockdrain/sockdrain/internal/rig/haproxyctl"
+	"github.com/sockdrain/sockdrain/internal/rig/nginxconf"
 )
 
 // The servers of table 7: Debian's nginx as backends behind Debian's
@@ -22,25 +22,6 @@ import (
 
 // lbPagePath is the page the clients and HAProxy's checks request.
 const lbPagePath = "/page"
-
-// lbNginxConf serves one small page on one address, with nginx's default
-// keep-alive (keepalive_timeout 65s). %[1]s is the directory, %[2]s the
-// address.
-const lbNginxConf = `daemon off;
-master_process on;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	default_type application/octet-stream;
-	server {
-		listen %[2]s;
-		location = ` + lbPagePath + ` { root %[1]s/www; }
-	}
-}
-`
 
 // procGroup is a server process started in its own process group.
 type procGroup struct {
@@ -92,10 +73,8 @@ func newLBNginx(ns *netns.NS, name string, addr netip.AddrPort, page []byte) (*l
 		return nil, err
 	}
 	n := &lbNginx{ns: ns, name: name, addr: addr, dir: dir}
-	// Readable by nginx's unprivileged workers.
-	err = errors.Join(os.Chmod(dir, 0o755), os.Mkdir(filepath.Join(dir, "www"), 0o755),
-		os.WriteFile(filepath.Join(dir, "www", strings.TrimPrefix(lbPagePath, "/")), page, 0o644),
-		os.WriteFile(filepath.Join(dir, "nginx.conf"), fmt.Appendf(nil, lbNginxConf, dir, addr), 0o644))
+	err = nginxconf.Write(dir, nginxconf.Config{Listen: addr.String(), Workers: 1, Connections: 1024},
+		map[string][]byte{strings.TrimPrefix(lbPagePath, "/"): page})
 	if err == nil {
 		err = n.start()
 	}
@@ -106,9 +85,7 @@ func newLBNginx(ns *netns.NS, name string, addr netip.AddrPort, page []byte) (*l
 	return n, nil
 }
 
-func (n *lbNginx) args() []string {
-	return []string{"-p", n.dir, "-e", filepath.Join(n.dir, "error.log"), "-c", filepath.Join(n.dir, "nginx.conf")}
-}
+func (n *lbNginx) args() []string { return nginxconf.Args(n.dir) }
 
 // start starts nginx and waits until it accepts.
 func (n *lbNginx) start() error {

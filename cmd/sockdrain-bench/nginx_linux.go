@@ -1,38 +1,20 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"time"
 
 	"github.com/sockdrain/sockdrain/internal/netns"
 	"github.com/sockdrain/sockdrain/internal/rig/loadgen"
+	"github.com/sockdrain/sockdrain/internal/rig/nginxconf"
 )
 
 // nginxPort is where nginx listens in its own namespace.
 const nginxPort = 8080
-
-// nginxConf serves one static file, the body pattern, at /body. %[1]s is
-// the prefix directory.
-const nginxConf = `daemon off;
-master_process on;
-worker_processes 2;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	server {
-		listen 127.0.0.1:%[2]d;
-		location = /body { root %[1]s/www; }
-	}
-}
-`
 
 // nginxStop is Debian's nginx, stopped by `nginx -s quit`.
 type nginxStop struct {
@@ -73,19 +55,16 @@ func nginxDir() (string, error) {
 	}
 	body := make([]byte, bodySize)
 	loadgen.FillBody(body)
-	err = errors.Join(os.Chmod(dir, 0o755), os.Mkdir(filepath.Join(dir, "www"), 0o755),
-		os.WriteFile(filepath.Join(dir, "www", "body"), body, 0o644),
-		os.WriteFile(filepath.Join(dir, "nginx.conf"), fmt.Appendf(nil, nginxConf, dir, nginxPort), 0o644))
+	err = nginxconf.Write(dir, nginxconf.Config{Listen: fmt.Sprintf("127.0.0.1:%d", nginxPort), Workers: 2, Connections: 4096},
+		map[string][]byte{"body": body})
 	if err != nil {
 		os.RemoveAll(dir)
-		return "", fmt.Errorf("write nginx config: %w", err)
+		return "", err
 	}
 	return dir, nil
 }
 
-func (n *nginxStop) args() []string {
-	return []string{"-p", n.dir, "-c", filepath.Join(n.dir, "nginx.conf")}
-}
+func (n *nginxStop) args() []string { return nginxconf.Args(n.dir) }
 
 func (n *nginxStop) Addr() netip.AddrPort {
 	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), nginxPort)

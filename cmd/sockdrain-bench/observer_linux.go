@@ -43,30 +43,22 @@ func observeCase(oc observerCase) (observerRow, error) {
 		return row, err
 	}
 	defer ns.Remove()
-	var target, other int
-	var taddr, oaddr = netipZero, netipZero
-	err = ns.Do(func() (err error) {
-		if target, taddr, err = rawListen(); err != nil {
-			return err
-		}
-		other, oaddr, err = rawListen()
-		return err
-	})
+	target, other, err := targetAndOther(ns)
 	if err != nil {
 		return row, err
 	}
-	defer unix.Close(target)
-	defer unix.Close(other)
-	ln, addr := other, oaddr
+	defer unix.Close(target.fd)
+	defer unix.Close(other.fd)
+	ln := other
 	if oc.onTarget {
-		ln, addr = target, taddr
+		ln = target
 	}
-	p, err := holdPairs(ns, ln, addr, oc.sockets/2)
+	p, err := holdPairs(ns, ln.fd, ln.addr, oc.sockets/2)
 	if err != nil {
 		return row, err
 	}
 	defer p.close()
-	obs, err := sockdrain.NewObserver(sockdrain.Target{Addr: taddr.Addr(), Port: taddr.Port(), NetNS: ns.Path()})
+	obs, err := sockdrain.NewObserver(sockdrain.Target{Addr: target.addr.Addr(), Port: target.addr.Port(), NetNS: ns.Path()})
 	if err != nil {
 		return row, err
 	}
@@ -77,7 +69,7 @@ func observeCase(oc observerCase) (observerRow, error) {
 	if row.status, err = timeRuns(statusPolls, func() error { _, err := obs.Status(); return err }); err != nil {
 		return row, err
 	}
-	row.ss, row.ssLines, err = timeSS(ns, taddr.Port())
+	row.ss, row.ssLines, err = timeSS(ns, target.addr.Port())
 	return row, err
 }
 

@@ -36,6 +36,27 @@ func rawListen() (int, netip.AddrPort, error) {
 	return fd, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port), nil
 }
 
+// rawListener is a listening socket from rawListen, and its address.
+type rawListener struct {
+	fd   int
+	addr netip.AddrPort
+}
+
+// targetAndOther opens two listeners with rawListen inside ns: a drain's
+// target, and another port beside it. The caller closes both.
+func targetAndOther(ns *netns.NS) (target, other rawListener, err error) {
+	err = ns.Do(func() (err error) {
+		if target.fd, target.addr, err = rawListen(); err != nil {
+			return err
+		}
+		if other.fd, other.addr, err = rawListen(); err != nil {
+			unix.Close(target.fd)
+		}
+		return err
+	})
+	return target, other, err
+}
+
 // pairs are connected client/server sockets made by connect and accept.
 type pairs struct {
 	clients, servers []int

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sockdrain/sockdrain/internal/netns"
+	"github.com/sockdrain/sockdrain/internal/rig/httpclients"
 	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
 )
 
@@ -21,8 +22,8 @@ const drainBound = 10 * time.Second
 
 // keepAliveClients is the load of issue 12: 32 Go clients with keep-alive,
 // 50 ms between requests, bounded by count and time.
-func keepAliveClients(url string) keepAliveConfig {
-	return keepAliveConfig{URL: url, Clients: 32, Pause: 50 * time.Millisecond,
+func keepAliveClients(url string) httpclients.Config {
+	return httpclients.Config{URL: url, Clients: 32, Pause: 50 * time.Millisecond,
 		Requests: 2000, Duration: 40 * time.Second, Body: pageBody(smallBody)}
 }
 
@@ -90,12 +91,12 @@ func resumeAfter(t *testing.T, ns *netns.NS, addr string) {
 
 // afterDrain lets the clients run on for a while after a drain, stops
 // them, and returns what they got in that while.
-func afterDrain(k *keepAlive, d time.Duration) keepAliveCounts {
+func afterDrain(k keepAlive, d time.Duration) httpclients.Counts {
 	before := k.Counts()
 	time.Sleep(d)
 	k.Stop()
 	k.Wait()
-	return k.Counts().sub(before)
+	return k.Counts().Sub(before)
 }
 
 // nginx with its default keepalive_timeout 65s and 32 keep-alive clients:
@@ -110,7 +111,7 @@ func TestKeepAliveNginxStop(t *testing.T) {
 	before := k.Counts()
 	r := runCLIProcess(t, 40*time.Second, "drain", "--listen", addr, "--netns", ns.Path(),
 		"--stop", n.quitCommand(), "--timeout", "30s", "--json")
-	during := k.Counts().sub(before)
+	during := k.Counts().Sub(before)
 	t.Logf("during the drain: %s", during)
 	if r.code != exitOK {
 		t.Logf("nginx error log:\n%s", n.errorLog())
@@ -146,7 +147,7 @@ func TestKeepAliveNginxCloseIdle(t *testing.T) {
 	before := k.Counts()
 	r := runCLIProcess(t, 40*time.Second, "drain", "--listen", addr, "--netns", ns.Path(),
 		"--close-idle", "--idle", "200ms", "--timeout", "30s", "--json")
-	during := k.Counts().sub(before)
+	during := k.Counts().Sub(before)
 	reps := requireDrained(t, r)
 	closed := maxCount(reps[len(reps)-1:], "closed_idle")
 	t.Logf("clients during the drain: %s; sockdrain closed %v idle connections", during, closed)
@@ -206,7 +207,7 @@ func TestKeepAliveHAProxy(t *testing.T) {
 		r := runCLIProcess(t, 40*time.Second, "drain", "--listen", backends[0][1], "--netns", ns.Path(),
 			"--stop", servers["a"].quitCommand(), "--timeout", "30s", "--json")
 		requireDrained(t, r)
-		t.Logf("clients during the drain of a: %s", k.Counts().sub(before))
+		t.Logf("clients during the drain of a: %s", k.Counts().Sub(before))
 		if !servers["a"].waitExit(5 * time.Second) {
 			t.Errorf("nginx a is still running 5s after the drain ran its stop command")
 		}
@@ -220,7 +221,7 @@ func TestKeepAliveHAProxy(t *testing.T) {
 			"--close-idle", "--timeout", "30s", "--json")
 		reps := requireDrained(t, r)
 		closed := maxCount(reps[len(reps)-1:], "closed_idle")
-		t.Logf("clients during the drain of b: %s; sockdrain closed %v idle connections", k.Counts().sub(before), closed)
+		t.Logf("clients during the drain of b: %s; sockdrain closed %v idle connections", k.Counts().Sub(before), closed)
 		if closed <= 0 {
 			t.Errorf("final report %v: want closed_idle > 0 (HAProxy pooled connections to b)", reps[len(reps)-1])
 		}
@@ -291,7 +292,7 @@ func TestKeepAliveGoServerStopSignal(t *testing.T) {
 	before := k.Counts()
 	r := runCLIProcess(t, 40*time.Second, "drain", "--listen", addr, "--netns", ns.Path(),
 		"--stop-signal", "TERM", "--timeout", "30s", "--json")
-	t.Logf("clients during the drain: %s", k.Counts().sub(before))
+	t.Logf("clients during the drain: %s", k.Counts().Sub(before))
 	requireDrained(t, r)
 	if !srv.waitExit(5 * time.Second) {
 		t.Fatal("the Go server is still running 5s after the drain sent SIGTERM")

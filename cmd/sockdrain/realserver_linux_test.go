@@ -22,6 +22,8 @@ import (
 
 	"github.com/sockdrain/sockdrain/internal/netns"
 	"github.com/sockdrain/sockdrain/internal/rig/haproxyctl"
+	"github.com/sockdrain/sockdrain/internal/rig/loadgen"
+	"github.com/sockdrain/sockdrain/internal/rig/nginxconf"
 )
 
 // Real servers for the keep-alive tests: Debian's nginx and HAProxy, and
@@ -101,26 +103,6 @@ func (g *serverGroup) kill(t *testing.T) {
 	}
 }
 
-// nginxConf serves /, a small page, and /big, the body of a bigFile, on
-// one address. Workers run as root so they can read t.TempDir(); keep-alive
-// is nginx's default, keepalive_timeout 65s.
-const nginxConf = `user root;
-daemon off;
-master_process on;
-worker_processes 2;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	default_type application/octet-stream;
-	server {
-		listen %[2]s;
-		root %[1]s/www;
-	}
-}
-`
-
 // smallBody is what nginx serves at /: the keep-alive clients' page.
 const smallBody = 2048
 
@@ -135,15 +117,13 @@ type nginx struct {
 func startNginx(t *testing.T, ns *netns.NS, addr string, big []byte) *nginx {
 	t.Helper()
 	n := &nginx{bin: requireTool(t, "nginx", "nginx-light"), dir: t.TempDir(), addr: addr}
-	www := filepath.Join(n.dir, "www")
-	err := errors.Join(os.Mkdir(www, 0o755),
-		os.WriteFile(filepath.Join(www, "index.html"), pageBody(smallBody), 0o644),
-		os.WriteFile(filepath.Join(n.dir, "nginx.conf"), fmt.Appendf(nil, nginxConf, n.dir, addr), 0o644))
+	pages := map[string][]byte{"index.html": pageBody(smallBody)}
 	if big != nil {
-		err = errors.Join(err, os.WriteFile(filepath.Join(www, "big"), big, 0o644))
+		pages["big"] = big
 	}
-	if err != nil {
-		t.Fatalf("write nginx config: %v", err)
+	// Workers run as root, to read t.TempDir().
+	if err := nginxconf.Write(n.dir, nginxconf.Config{Listen: addr, Workers: 2, Connections: 1024, User: "root"}, pages); err != nil {
+		t.Fatal(err)
 	}
 	cmd := exec.Command(n.bin, n.args()...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -152,9 +132,7 @@ func startNginx(t *testing.T, ns *netns.NS, addr string, big []byte) *nginx {
 	return n
 }
 
-func (n *nginx) args() []string {
-	return []string{"-p", n.dir, "-e", filepath.Join(n.dir, "error.log"), "-c", filepath.Join(n.dir, "nginx.conf")}
-}
+func (n *nginx) args() []string { return nginxconf.Args(n.dir) }
 
 // quitCommand is the shell command that makes this nginx quit gracefully,
 // as an operator would write it for --stop.
@@ -183,12 +161,10 @@ func tail(s string, n int) string {
 }
 
 // pageBody is n bytes of text, the same for every server, so a client can
-// check the length and the content of what it got.
+// check the length and the content of what it got: loadgen's body pattern.
 func pageBody(n int) []byte {
 	b := make([]byte, n)
-	for i := range b {
-		b[i] = 'a' + byte(i%26)
-	}
+	loadgen.FillBody(b)
 	return b
 }
 

@@ -132,43 +132,39 @@ func TestLoadRefused(t *testing.T) {
 	}
 }
 
-func TestLoadResetBeforeResponse(t *testing.T) {
-	ns := nstest.New(t)
-	addr := listenFixture(t, ns, func(c *net.TCPConn) {
-		c.SetLinger(0)
-	})
-	res := run(t, ns, loadgen.Config{Addr: addr, Workers: 4, MaxAttempts: 40})
-	if want := (loadgen.Counts{ResetBeforeResponse: 40}); res.Counts != want {
-		t.Errorf("counts %+v, want %+v", res.Counts, want)
+// TestLoadCutResponses loads servers that cut every response short: each
+// attempt ends in the outcome the cut makes, and the samples say so.
+func TestLoadCutResponses(t *testing.T) {
+	half := int64(len(halfBody()))
+	for _, tc := range []struct {
+		name  string
+		serve func(*net.TCPConn)
+		want  loadgen.Counts
+		o     loadgen.Outcome
+		bytes int64 // what a sample read before the cut
+	}{
+		{"reset before response", func(c *net.TCPConn) { c.SetLinger(0) },
+			loadgen.Counts{ResetBeforeResponse: 40}, loadgen.ResetBeforeResponse, 0},
+		{"reset mid-response", func(c *net.TCPConn) {
+			readHead(c)
+			c.Write(halfBody())
+			c.SetLinger(0)
+		}, loadgen.Counts{ResetMidResponse: 40}, loadgen.ResetMidResponse, half},
+		{"partial", func(c *net.TCPConn) {
+			readHead(c)
+			c.Write(halfBody())
+		}, loadgen.Counts{Partial: 40}, loadgen.Partial, half},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := nstest.New(t)
+			addr := listenFixture(t, ns, tc.serve)
+			res := run(t, ns, loadgen.Config{Addr: addr, Workers: 4, MaxAttempts: 40})
+			if res.Counts != tc.want {
+				t.Errorf("counts %+v, want %+v", res.Counts, tc.want)
+			}
+			checkSamples(t, res, tc.o, tc.bytes)
+		})
 	}
-	checkSamples(t, res, loadgen.ResetBeforeResponse, 0)
-}
-
-func TestLoadResetMidResponse(t *testing.T) {
-	ns := nstest.New(t)
-	addr := listenFixture(t, ns, func(c *net.TCPConn) {
-		readHead(c)
-		c.Write(halfBody())
-		c.SetLinger(0)
-	})
-	res := run(t, ns, loadgen.Config{Addr: addr, Workers: 4, MaxAttempts: 40})
-	if want := (loadgen.Counts{ResetMidResponse: 40}); res.Counts != want {
-		t.Errorf("counts %+v, want %+v", res.Counts, want)
-	}
-	checkSamples(t, res, loadgen.ResetMidResponse, int64(len(halfBody())))
-}
-
-func TestLoadPartial(t *testing.T) {
-	ns := nstest.New(t)
-	addr := listenFixture(t, ns, func(c *net.TCPConn) {
-		readHead(c)
-		c.Write(halfBody())
-	})
-	res := run(t, ns, loadgen.Config{Addr: addr, Workers: 4, MaxAttempts: 40})
-	if want := (loadgen.Counts{Partial: 40}); res.Counts != want {
-		t.Errorf("counts %+v, want %+v", res.Counts, want)
-	}
-	checkSamples(t, res, loadgen.Partial, int64(len(halfBody())))
 }
 
 func TestLoadReadTimeout(t *testing.T) {

@@ -247,6 +247,35 @@ func DisarmTwice(t *testing.T, g gate.Gate) {
 	}
 }
 
+// CheckDrain checks the gate promise on srv: it arms g with clients
+// queued on dst and one connection established there, and wants every
+// connect to refused refused, while a new listener on dst's address
+// serves, the queued clients served and the established connection
+// working. Disarmed, dst serves a new client again.
+func (o Objects) CheckDrain(t *testing.T, ns *netns.NS, srv *Server, g gate.Gate, dst netip.AddrPort, refused []netip.AddrPort) {
+	t.Helper()
+	est := MustDial(t, ns, dst)
+	estSrv := srv.Accept(t)
+	var waiting []net.Conn
+	for range 4 {
+		waiting = append(waiting, MustDial(t, ns, dst))
+	}
+	other := o.Listen(t, ns, ListenOpts{Network: "tcp", Addr: netip.AddrPortFrom(dst.Addr(), 0).String()})
+
+	ArmTwice(t, g)
+	for _, a := range refused {
+		RequireRefused(t, ns, a)
+	}
+	MustDial(t, ns, other.Addr)
+	other.Accept(t)
+	srv.ExchangeWaiting(t, waiting)
+	Exchange(t, est, estSrv)
+
+	DisarmTwice(t, g)
+	MustDial(t, ns, dst)
+	srv.Accept(t)
+}
+
 // KernelState is what a gate leaves in the kernel: ids of programs, maps
 // and links named like ours, and whether the listener's pin dir exists.
 type KernelState struct {

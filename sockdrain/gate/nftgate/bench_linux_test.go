@@ -23,12 +23,8 @@ func BenchmarkArmDisarm(b *testing.B) {
 		ns := newTestNS(b)
 		g := openGate(b, gate.Listener{NetNS: ns.file, NetNSInode: ns.inode, Addr: ap})
 		for b.Loop() {
-			if err := g.Arm(); err != nil {
-				b.Fatal(err)
-			}
-			if err := g.Disarm(); err != nil {
-				b.Fatal(err)
-			}
+			mustArm(b, g)
+			mustDisarm(b, g)
 		}
 	})
 	b.Run("netlink tied", func(b *testing.B) {
@@ -38,28 +34,18 @@ func BenchmarkArmDisarm(b *testing.B) {
 			b.Fatalf("gate not tied: %v", g.WhyUntied())
 		}
 		for b.Loop() {
-			if err := g.Arm(); err != nil {
-				b.Fatal(err)
-			}
-			if err := g.Disarm(); err != nil {
-				b.Fatal(err)
-			}
+			mustArm(b, g)
+			mustDisarm(b, g)
 		}
 	})
 	b.Run("netlink table kept", func(b *testing.B) {
 		ns := newTestNS(b)
 		other := openGate(b, gate.Listener{NetNS: ns.file, NetNSInode: ns.inode, Addr: netip.AddrPortFrom(ap.Addr(), 9)})
-		if err := other.Arm(); err != nil {
-			b.Fatal(err)
-		}
+		mustArm(b, other)
 		g := openGate(b, gate.Listener{NetNS: ns.file, NetNSInode: ns.inode, Addr: ap})
 		for b.Loop() {
-			if err := g.Arm(); err != nil {
-				b.Fatal(err)
-			}
-			if err := g.Disarm(); err != nil {
-				b.Fatal(err)
-			}
+			mustArm(b, g)
+			mustDisarm(b, g)
 		}
 	})
 	b.Run("nft", func(b *testing.B) {

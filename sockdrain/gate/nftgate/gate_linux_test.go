@@ -58,9 +58,7 @@ func drain(t *testing.T, ns *testNS, ln *net.TCPListener, dial []netip.AddrPort)
 
 	g := openGate(t, ns.listener(t, ln))
 	for range 2 { // idempotent
-		if err := g.Arm(); err != nil {
-			t.Fatal(err)
-		}
+		mustArm(t, g)
 	}
 	mustArmed(t, g, true)
 	if keys := ns.ourRules(t); len(keys) != 1 {
@@ -73,9 +71,7 @@ func drain(t *testing.T, ns *testNS, ln *net.TCPListener, dial []netip.AddrPort)
 	serveQueued(t, ln, queued)
 
 	for range 2 {
-		if err := g.Disarm(); err != nil {
-			t.Fatal(err)
-		}
+		mustDisarm(t, g)
 	}
 	mustArmed(t, g, false)
 	ns.mustHaveNoTable(t)
@@ -95,9 +91,7 @@ func TestPersist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := first.Arm(); err != nil {
-		t.Fatal(err)
-	}
+	mustArm(t, first)
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -109,9 +103,7 @@ func TestPersist(t *testing.T) {
 
 	second := openGate(t, l)
 	mustArmed(t, second, true)
-	if err := second.Disarm(); err != nil {
-		t.Fatal(err)
-	}
+	mustDisarm(t, second)
 	ns.mustHaveNoTable(t)
 	ns.mustServe(t, ln, ap)
 }
@@ -126,13 +118,9 @@ func TestIndependent(t *testing.T) {
 	la, lb := ns.listener(t, a), ns.listener(t, b)
 	ga, gb := openGate(t, la), openGate(t, lb)
 	for _, g := range []*Gate{ga, gb} {
-		if err := g.Arm(); err != nil {
-			t.Fatal(err)
-		}
+		mustArm(t, g)
 	}
-	if err := ga.Disarm(); err != nil {
-		t.Fatal(err)
-	}
+	mustDisarm(t, ga)
 	mustArmed(t, ga, false)
 	mustArmed(t, gb, true)
 	if keys := ns.ourRules(t); !slices.Equal(keys, []string{lb.Key()}) {
@@ -141,9 +129,7 @@ func TestIndependent(t *testing.T) {
 	ns.mustServe(t, a, la.Addr)
 	ns.mustRefuse(t, lb.Addr)
 
-	if err := gb.Disarm(); err != nil {
-		t.Fatal(err)
-	}
+	mustDisarm(t, gb)
 	ns.mustHaveNoTable(t)
 }
 
@@ -157,15 +143,11 @@ func TestIsolation(t *testing.T) {
 	otherPort := ns.listen(t, "tcp4", "127.0.0.1:0")
 	otherAddr := ns.listen(t, "tcp4", netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), port).String())
 	g := openGate(t, ns.listener(t, gated))
-	if err := g.Arm(); err != nil {
-		t.Fatal(err)
-	}
+	mustArm(t, g)
 	ns.mustRefuse(t, addrs(port, "127.0.0.1")[0])
 	ns.mustServe(t, otherPort, addrs(portOf(otherPort), "127.0.0.1")[0])
 	ns.mustServe(t, otherAddr, addrs(port, "127.0.0.2")[0])
-	if err := g.Disarm(); err != nil {
-		t.Fatal(err)
-	}
+	mustDisarm(t, g)
 }
 
 // TestV6OnlyIsolation gates an IPv6-only wildcard listener: an IPv4
@@ -177,12 +159,8 @@ func TestV6OnlyIsolation(t *testing.T) {
 	port := portOf(v6)
 	v4 := ns.listen(t, "tcp4", netip.AddrPortFrom(netip.IPv4Unspecified(), port).String())
 	g := openGate(t, ns.listener(t, v6))
-	if err := g.Arm(); err != nil {
-		t.Fatal(err)
-	}
+	mustArm(t, g)
 	ns.mustRefuse(t, addrs(port, "::1")[0])
 	ns.mustServe(t, v4, addrs(port, "127.0.0.1")[0])
-	if err := g.Disarm(); err != nil {
-		t.Fatal(err)
-	}
+	mustDisarm(t, g)
 }

@@ -253,6 +253,31 @@ func openGate(tb testing.TB, l gate.Listener) *Gate {
 	return g
 }
 
+// openOnLoopback listens on 127.0.0.1 in ns, at a port the kernel picks,
+// and opens a gate on that listener.
+func (ns *testNS) openOnLoopback(tb testing.TB) (*net.TCPListener, *Gate) {
+	tb.Helper()
+	ln := ns.listen(tb, "tcp4", "127.0.0.1:0")
+	return ln, openGate(tb, ns.listener(tb, ln))
+}
+
+// mustArm arms g, failing tb on an error.
+func mustArm(tb testing.TB, g *Gate) {
+	tb.Helper()
+	if err := g.Arm(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// mustDisarm disarms g, failing tb on an error.
+func mustDisarm(tb testing.TB, g *Gate) {
+	tb.Helper()
+	if err := g.Disarm(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// mustArmed fails tb unless g says it is armed as want.
 func mustArmed(tb testing.TB, g *Gate, want bool) {
 	tb.Helper()
 	got, err := g.Armed()

@@ -49,14 +49,9 @@ func TestOtherTablesUntouched(t *testing.T) {
 		addUserTable(t, ns, u)
 	}
 	before := ns.tables(t)
-	ln := ns.listen(t, "tcp4", "127.0.0.1:0")
-	g := openGate(t, ns.listener(t, ln))
-	if err := g.Arm(); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Disarm(); err != nil {
-		t.Fatal(err)
-	}
+	_, g := ns.openOnLoopback(t)
+	mustArm(t, g)
+	mustDisarm(t, g)
 	if after := ns.tables(t); !slices.Equal(before, after) {
 		t.Errorf("tables before arm %q, after disarm %q", before, after)
 	}
@@ -72,20 +67,15 @@ func TestOtherTablesUntouched(t *testing.T) {
 func TestForeignRuleInOurChain(t *testing.T) {
 	gatetest.RequireKernel(t, "nftables")
 	ns := newTestNS(t)
-	ln := ns.listen(t, "tcp4", "127.0.0.1:0")
-	g := openGate(t, ns.listener(t, ln))
-	if err := g.Arm(); err != nil {
-		t.Fatal(err)
-	}
+	_, g := ns.openOnLoopback(t)
+	mustArm(t, g)
 	c := ns.conn(t)
 	tb := table()
 	c.AddRule(&nftables.Rule{Table: tb, Chain: chain(tb), Exprs: []expr.Any{&expr.Counter{}}, UserData: comment("someone else")})
 	if err := c.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Disarm(); err != nil {
-		t.Fatal(err)
-	}
+	mustDisarm(t, g)
 	if keys := ns.ourRules(t); !slices.Equal(keys, []string{"someone else"}) {
 		t.Fatalf("rules after disarm: %q, want only the foreign one", keys)
 	}
@@ -103,8 +93,7 @@ func TestArmFailureLeavesNothing(t *testing.T) {
 	if err := c.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	ln := ns.listen(t, "tcp4", "127.0.0.1:0")
-	g := openGate(t, ns.listener(t, ln))
+	ln, g := ns.openOnLoopback(t)
 	if err := g.Arm(); err == nil {
 		t.Fatal("Arm over a regular chain named input succeeded")
 	}
@@ -148,11 +137,8 @@ func TestOpenRejectsNoPort(t *testing.T) {
 func TestDisarmRace(t *testing.T) {
 	gatetest.RequireKernel(t, "nftables")
 	ns := newTestNS(t)
-	ln := ns.listen(t, "tcp4", "127.0.0.1:0")
-	g := openGate(t, ns.listener(t, ln))
-	if err := g.Arm(); err != nil {
-		t.Fatal(err)
-	}
+	_, g := ns.openOnLoopback(t)
+	mustArm(t, g)
 	stale, err := g.state()
 	if err != nil {
 		t.Fatal(err)

@@ -164,9 +164,7 @@ func drainTied(t *testing.T, ns *testNS, s *server, dial []netip.AddrPort) *Gate
 		t.Fatalf("Tied() = false: %v", g.WhyUntied())
 	}
 	for range 2 {
-		if err := g.Arm(); err != nil {
-			t.Fatal(err)
-		}
+		mustArm(t, g)
 	}
 	mustArmed(t, g, true)
 	mustMarks(t, s, SocketMark)
@@ -228,9 +226,7 @@ func TestUntied(t *testing.T) {
 	if bare := openGate(t, gate.Listener{NetNS: ns.file, NetNSInode: ns.inode, Addr: old.l.Addr}); bare.Tied() {
 		t.Fatal("Tied() = true without sockets")
 	}
-	if err := g.Arm(); err != nil {
-		t.Fatal(err)
-	}
+	mustArm(t, g)
 	mustMarks(t, old, 0x1)
 	ns.mustRefuse(t, old.l.Addr)
 
@@ -260,16 +256,12 @@ func TestTiedTimeWait(t *testing.T) {
 	c.Close()
 
 	g := openGate(t, s.l)
-	if err := g.Arm(); err != nil {
-		t.Fatal(err)
-	}
+	mustArm(t, g)
 	_, err := ns.dialFromErr(client, s.l.Addr)
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("connect from %s, in TIME_WAIT on the server: %v, want ECONNREFUSED", client, err)
 	}
-	if err := g.Disarm(); err != nil {
-		t.Fatal(err)
-	}
+	mustDisarm(t, g)
 	ns.mustHaveNoTable(t)
 }
 

@@ -2,22 +2,19 @@ package reuseport
 
 import (
 	"errors"
-	"net"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
 
-	"github.com/sockdrain/sockdrain/internal/netns"
 	"github.com/sockdrain/sockdrain/internal/sockfd"
 	"github.com/sockdrain/sockdrain/internal/testutil/gatetest"
 	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
 )
-
-const queued = 4
 
 func TestDrain(t *testing.T) {
 	gatetest.RequireKernel(t, "reuseport")
@@ -34,40 +31,15 @@ func TestDrain(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer g.Close()
-			checkDrain(t, ns, srv, g)
+			dst := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), srv.Addr.Port())
+			if srv.Addr.Addr().Is6() {
+				dst = netip.AddrPortFrom(netip.IPv6Loopback(), srv.Addr.Port())
+			}
+			// Several connects, so each lands on some socket of the group.
+			ours.CheckDrain(t, ns, srv, g, dst, slices.Repeat([]netip.AddrPort{dst}, 8))
 			ours.RequireClean(t, srv)
 		})
 	}
-}
-
-// checkDrain arms g with clients queued and one established, and checks
-// the promise: refused new connects, served queue, working connection.
-func checkDrain(t *testing.T, ns *netns.NS, srv *gatetest.Server, g *Gate) {
-	t.Helper()
-	dst := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), srv.Addr.Port())
-	if srv.Addr.Addr().Is6() {
-		dst = netip.AddrPortFrom(netip.IPv6Loopback(), srv.Addr.Port())
-	}
-	est := gatetest.MustDial(t, ns, dst)
-	estSrv := srv.Accept(t)
-	var waiting []net.Conn
-	for range queued {
-		waiting = append(waiting, gatetest.MustDial(t, ns, dst))
-	}
-	other := ours.Listen(t, ns, gatetest.ListenOpts{Network: "tcp", Addr: netip.AddrPortFrom(dst.Addr(), 0).String()})
-
-	gatetest.ArmTwice(t, g)
-	for range 8 { // several connects, so each lands on some socket of the group
-		gatetest.RequireRefused(t, ns, dst)
-	}
-	gatetest.MustDial(t, ns, other.Addr)
-	other.Accept(t)
-	srv.ExchangeWaiting(t, waiting)
-	gatetest.Exchange(t, est, estSrv)
-
-	gatetest.DisarmTwice(t, g)
-	gatetest.MustDial(t, ns, dst)
-	srv.Accept(t)
 }
 
 func TestPersistence(t *testing.T) {

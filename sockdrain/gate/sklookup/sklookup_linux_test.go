@@ -1,7 +1,6 @@
 package sklookup
 
 import (
-	"net"
 	"net/netip"
 	"slices"
 	"testing"
@@ -14,8 +13,6 @@ import (
 	"github.com/sockdrain/sockdrain/internal/testutil/nstest"
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
 )
-
-const queued = 4
 
 var (
 	lo4 = netip.MustParseAddr("127.0.0.1")
@@ -51,37 +48,14 @@ func TestDrain(t *testing.T) {
 			if g.Tied() != tc.tied {
 				t.Errorf("Tied() = %v, want %v", g.Tied(), tc.tied)
 			}
-			checkDrain(t, ns, srv, g, tc.dsts)
+			var refused []netip.AddrPort
+			for _, a := range tc.dsts {
+				refused = append(refused, netip.AddrPortFrom(a, srv.Addr.Port()))
+			}
+			ours.CheckDrain(t, ns, srv, g, refused[0], refused)
 			ours.RequireClean(t, srv)
 		})
 	}
-}
-
-// checkDrain arms g with clients queued and one established, and checks
-// the promise: refused new connects, served queue, working connection.
-func checkDrain(t *testing.T, ns *netns.NS, srv *gatetest.Server, g *Gate, dsts []netip.Addr) {
-	t.Helper()
-	dst := netip.AddrPortFrom(dsts[0], srv.Addr.Port())
-	est := gatetest.MustDial(t, ns, dst)
-	estSrv := srv.Accept(t)
-	var waiting []net.Conn
-	for range queued {
-		waiting = append(waiting, gatetest.MustDial(t, ns, dst))
-	}
-	other := ours.Listen(t, ns, gatetest.ListenOpts{Network: "tcp", Addr: netip.AddrPortFrom(dst.Addr(), 0).String()})
-
-	gatetest.ArmTwice(t, g)
-	for _, a := range dsts {
-		gatetest.RequireRefused(t, ns, netip.AddrPortFrom(a, srv.Addr.Port()))
-	}
-	gatetest.MustDial(t, ns, other.Addr)
-	other.Accept(t)
-	srv.ExchangeWaiting(t, waiting)
-	gatetest.Exchange(t, est, estSrv)
-
-	gatetest.DisarmTwice(t, g)
-	gatetest.MustDial(t, ns, dst)
-	srv.Accept(t)
 }
 
 // TestRestartedServer checks that a gate left armed refuses a new server
@@ -89,13 +63,7 @@ func checkDrain(t *testing.T, ns *netns.NS, srv *gatetest.Server, g *Gate, dsts 
 // and then never again.
 func TestRestartedServer(t *testing.T) {
 	gatetest.RequireKernel(t, "sklookup")
-	ns := nstest.New(t)
-	srv := ours.Listen(t, ns, gatetest.ListenOpts{Network: "tcp4", Addr: "127.0.0.1:0"})
-	g, err := Open(srv.Listener)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	ns, srv, g := openOnLoopback(t)
 	const grace = time.Second // long enough to see, on a slow machine too
 	g.cfg.GraceNs = uint64(grace)
 	gatetest.ArmTwice(t, g)
@@ -173,13 +141,7 @@ func TestFailedArm(t *testing.T) {
 
 func TestOtherPrograms(t *testing.T) {
 	gatetest.RequireKernel(t, "sklookup")
-	ns := nstest.New(t)
-	srv := ours.Listen(t, ns, gatetest.ListenOpts{Network: "tcp4", Addr: "127.0.0.1:0"})
-	g, err := Open(srv.Listener)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	_, srv, g := openOnLoopback(t)
 	gatetest.ArmTwice(t, g)
 	defer g.Disarm()
 	if others, err := OtherPrograms(srv.Listener.NetNS); err != nil || len(others) != 0 {
@@ -191,4 +153,18 @@ func TestOtherPrograms(t *testing.T) {
 	if err != nil || len(others) != 1 || others[0].Name != "foreign" {
 		t.Fatalf("OtherPrograms = %v, %v; want the foreign program", others, err)
 	}
+}
+
+// openOnLoopback opens a gate on a listener on 127.0.0.1 in a new
+// namespace, and closes it when t ends.
+func openOnLoopback(t *testing.T) (*netns.NS, *gatetest.Server, *Gate) {
+	t.Helper()
+	ns := nstest.New(t)
+	srv := ours.Listen(t, ns, gatetest.ListenOpts{Network: "tcp4", Addr: "127.0.0.1:0"})
+	g, err := Open(srv.Listener)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	return ns, srv, g
 }
