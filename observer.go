@@ -38,6 +38,18 @@ type lookupSource interface {
 	lookup(known []observe.Socket, activity bool) ([]observe.Socket, error)
 }
 
+// arrivalSource is a source that can count the connections that arrive
+// on a port from a moment on.
+type arrivalSource interface {
+	watchArrivals(port uint16) (counter, error)
+}
+
+// counter counts arrivals; see package arrivals.
+type counter interface {
+	Count() (uint64, error)
+	Close() error
+}
+
 // maxLookups is the most sockets a narrow poll asks for one by one; with
 // more, one dump costs less.
 const maxLookups = 512
@@ -63,6 +75,12 @@ type Observer struct {
 	// backlog is empty; known are the sockets the last poll left pending.
 	narrow bool
 	known  []observe.Socket
+	polled bool // known is set
+	// arrivals, if set, counts the connections that reach the port;
+	// walked is its count just before the last full walk, if walkedOK.
+	arrivals counter
+	walked   uint64
+	walkedOK bool
 }
 
 // NewObserver opens an Observer for t. It does not check that anything
@@ -76,7 +94,12 @@ func NewObserver(t Target) (*Observer, error) {
 }
 
 // Close releases the Observer's kernel handle.
-func (o *Observer) Close() error { return o.src.Close() }
+func (o *Observer) Close() error {
+	if o.arrivals != nil {
+		o.arrivals.Close()
+	}
+	return o.src.Close()
+}
 
 // Listeners returns the state of each listener serving the target, without
 // their PIDs. It returns ErrNoListener when there is none.
@@ -109,28 +132,48 @@ func (o *Observer) listenersIn(dump func(port uint16) ([]observe.Socket, error))
 // narrowPolls makes poll look, where the OS can, only at the listeners
 // and at the sockets it already knows. A drain calls it once its gate
 // refuses and the backlog is empty: a connection can then arrive only
-// through a listener's accept queue. A narrow poll walks the whole table
-// (as before) when a listener has connections to accept, and when nothing
-// it knows is left, so that a drain ends only on a full walk.
-func (o *Observer) narrowPolls() { o.narrow = true }
+// through a listener's accept queue, or as a SYN-cookie handshake the
+// reuseport gate lets finish. Where the kernel can count those arrivals
+// (package arrivals), a narrow poll is exact as long as the count stays
+// where it was at the last full walk; it walks again when the count moves.
+// Without the count, it walks when a listener has connections to accept,
+// and when nothing it knows is left, so that a drain ends only on a full
+// walk.
+func (o *Observer) narrowPolls() {
+	if o.narrow {
+		return
+	}
+	o.narrow = true
+	if as, ok := o.src.(arrivalSource); ok {
+		o.arrivals, _ = as.watchArrivals(o.target.Port) // without it, narrow polls end on a walk
+	}
+}
 
 // poll observes the target once, for a drain: see watcher.
 func (o *Observer) poll(follow []netip.AddrPort, activity bool) ([]Listener, []observe.Socket, error) {
 	if ls, pending, ok, err := o.pollKnown(follow, activity); ok || err != nil {
 		return ls, pending, err
 	}
+	if o.arrivals != nil {
+		var err error
+		o.walked, err = o.arrivals.Count()
+		o.walkedOK = err == nil
+	}
 	ls, pending, err := o.pollAll(follow, activity)
-	o.known = pending
+	o.known, o.polled = pending, err == nil
 	return ls, pending, err
 }
 
 // pollKnown is a narrow poll: the listeners, and the known sockets looked
-// up by their addresses. ok is false when it cannot answer: not narrow, a
-// source without lookups, too many sockets, a connection to accept, or
-// nothing known left.
+// up by their addresses. ok is false when it cannot answer and poll must
+// walk: see narrowPolls.
 func (o *Observer) pollKnown(follow []netip.AddrPort, activity bool) (_ []Listener, _ []observe.Socket, ok bool, err error) {
 	src, can := o.src.(lookupSource)
-	if !o.narrow || !can || len(o.known) == 0 || len(o.known) > maxLookups {
+	if !o.narrow || !can || !o.polled || len(o.known) > maxLookups {
+		return nil, nil, false, nil
+	}
+	exact, moved := o.noArrivals()
+	if moved || (!exact && len(o.known) == 0) {
 		return nil, nil, false, nil
 	}
 	sockets, err := src.listening(o.target.Port)
@@ -138,15 +181,29 @@ func (o *Observer) pollKnown(follow []netip.AddrPort, activity bool) (_ []Listen
 		return nil, nil, false, err
 	}
 	found, err := src.lookup(o.known, activity)
-	if err != nil || len(found) == 0 {
+	if err != nil || (!exact && len(found) == 0) {
 		return nil, nil, false, err
 	}
 	ls, pending, err := o.fold(append(sockets, found...), follow)
-	if err != nil || len(pending) == 0 {
+	if err != nil || (!exact && len(pending) == 0) {
 		return nil, nil, false, err
 	}
 	o.known = pending
 	return ls, pending, true, nil
+}
+
+// noArrivals reports whether the arrivals count shows that no connection
+// reached the port since the last full walk (exact), or that one did
+// (moved). Both are false when there is no count to go by.
+func (o *Observer) noArrivals() (exact, moved bool) {
+	if o.arrivals == nil || !o.walkedOK {
+		return false, o.arrivals != nil // counting, but since no walk: walk now
+	}
+	n, err := o.arrivals.Count()
+	if err != nil {
+		return false, true
+	}
+	return n == o.walked, n != o.walked
 }
 
 // pollAll is a poll that walks every socket of the port.

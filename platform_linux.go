@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sockdrain/sockdrain/internal/arrivals"
 	"github.com/sockdrain/sockdrain/internal/inetdiag"
 	"github.com/sockdrain/sockdrain/internal/netns"
 	"github.com/sockdrain/sockdrain/internal/sockfd"
@@ -94,6 +95,21 @@ func (s *inetDiagSource) listening(port uint16) ([]observe.Socket, error) {
 // host.
 func (s *inetDiagSource) lookup(known []observe.Socket, activity bool) ([]observe.Socket, error) {
 	return s.conn.Lookup(known, inetdiag.DrainStates, activity)
+}
+
+// watchArrivals counts the connections that arrive on port in the
+// source's namespace from now on (see package arrivals).
+func (s *inetDiagSource) watchArrivals(port uint16) (counter, error) {
+	ns, err := openNetNS(s.nsPath)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	ino, err := ns.Inode()
+	if err != nil {
+		return nil, err
+	}
+	return arrivals.Watch(ino, port)
 }
 
 // watchDestroyed subscribes to the kernel's TCP destroy events in the
