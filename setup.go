@@ -15,10 +15,11 @@ import (
 
 // newEngine sets up a drain of t: it opens the session, takes the port's
 // lock, joins a gate already armed or chooses and opens one per listener,
-// and leaves to e.settle what can wait until the gate refuses (the owners,
-// the server watch, the warnings). done releases what it holds.
+// and leaves to e.settle what can wait until the gate refuses (the server
+// watch, with every owner where the drain acts on them, and the warnings).
+// done releases what it holds.
 func newEngine(t Target, opts Options) (_ *engine, _ func(), err error) {
-	var first []int // the owners found before arming
+	var first []int // the processes found holding the listeners before the arm
 	s, err := openSession(t, grabFrom(opts.PID, &first), false)
 	if err != nil {
 		return nil, nil, err
@@ -61,20 +62,27 @@ func newEngine(t Target, opts Options) (_ *engine, _ func(), err error) {
 		release:  func() { gs.close(); s.releaseSockets() },
 		rollback: func() error { _, err := Resume(context.Background(), t); return err },
 	}
-	// What can wait until the gate refuses: every owner of the listeners,
-	// and the warnings. --close-idle needs the owners to check that it
-	// may take their sockets, which must fail before anything changes.
-	var owners []int
+	// What can wait until the gate refuses: the server watch and the
+	// warnings. --close-idle needs the owners to check that it may take
+	// their sockets, which must fail before anything changes.
+	owners := first
 	e.settle = func() (err error) {
 		if e.servers != nil {
 			return nil
 		}
-		if owners, err = ownerPIDs(s, opts.PID); err != nil {
-			return err
+		// Every owner is looked for only where the drain acts on them:
+		// the stop signal goes to the main processes among them, and
+		// --close-idle takes their connections. That walks every open
+		// file of the host. Otherwise the processes found holding the
+		// listeners before the arm stand for the server: they all exit
+		// when it does, and one that died since counts as exited.
+		if opts.StopSignal != 0 || opts.CloseIdle {
+			all, err := ownerPIDs(s, opts.PID)
+			if err != nil {
+				return err
+			}
+			owners = slices.Compact(slices.Sorted(slices.Values(append(all, first...))))
 		}
-		// A server that died since the gate was armed is found by no
-		// walk now, but must count as exited: keep the owners found before.
-		owners = slices.Compact(slices.Sorted(slices.Values(append(owners, first...))))
 		srv, err := watchServers(owners)
 		if err != nil {
 			return err
