@@ -121,11 +121,13 @@ func classify(what, name string, err error) error {
 
 // joinArmed finds a gate of ours left armed on ls by an earlier drain. A
 // drain joins it rather than arm a second gate: it returns that backend,
-// and whether there was one. It refuses to arm a different backend.
-func joinArmed(ls []gate.Listener, want string) (string, bool, error) {
+// and whether there was one. It refuses to arm a different backend. The
+// gates it opened to look go to opened, which the caller closes once its
+// own gate refuses (see armedOn).
+func joinArmed(ls []gate.Listener, want string, opened *gates) (string, bool, error) {
 	var armed []string
 	for _, gl := range ls {
-		for _, name := range armedOn(gl) {
+		for _, name := range armedOn(gl, opened) {
 			if !slices.Contains(armed, name) {
 				armed = append(armed, name)
 			}
@@ -161,14 +163,18 @@ func ArmedGates(t Target, ls []Listener) error {
 		ls[i].Gates = []string{}
 		for _, gl := range s.gls {
 			if gl.Addr == ls[i].Listen {
-				ls[i].Gates = armedOn(gl)
+				ls[i].Gates = armedOn(gl, nil)
 			}
 		}
 	}
 	return nil
 }
 
-func armedOn(gl gate.Listener) []string {
+// armedOn lists the backends whose gate is armed on gl. It opens a gate
+// of each to ask, and closes it, or adds it to opened when that is set:
+// closing a netfilter socket can wait on the kernel (see
+// backend.openChecks), which a drain does only once its gate refuses.
+func armedOn(gl gate.Listener, opened *gates) []string {
 	armed := []string{}
 	for _, b := range backend.All {
 		if b.NeedsSockets && len(gl.Sockets) == 0 {
@@ -186,7 +192,11 @@ func armedOn(gl gate.Listener) []string {
 		if ok, _ := g.Armed(); ok {
 			armed = append(armed, b.Name)
 		}
-		g.Close()
+		if opened != nil {
+			*opened = append(*opened, g)
+		} else {
+			g.Close()
+		}
 	}
 	return armed
 }

@@ -44,7 +44,9 @@ func newEngine(t Target, opts Options) (_ *engine, _ func(), err error) {
 		return nil, nil, err
 	}
 	cleanup = append(cleanup, lock.unlock)
-	want, joined, err := joinArmed(s.gls, opts.Backend)
+	var looked gates // opened to see whether one is armed; closed with the release
+	cleanup = append(cleanup, func() { looked.close() })
+	want, joined, err := joinArmed(s.gls, opts.Backend, &looked)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -59,7 +61,7 @@ func newEngine(t Target, opts Options) (_ *engine, _ func(), err error) {
 	s.obs.idle = opts.Idle
 	e := &engine{opts: opts, watch: s.obs, gates: gs, backend: b.Name, reason: why, clock: realClock{},
 		joined:   joined,
-		release:  func() { gs.close(); s.releaseSockets() },
+		release:  func() { gs.close(); looked.close(); s.releaseSockets() },
 		rollback: func() error { _, err := Resume(context.Background(), t); return err },
 	}
 	// What can wait until the gate refuses: the server watch and the

@@ -31,7 +31,7 @@ var All = []Backend{
 		CookieBlind: true, Warn: sklookupWarnings,
 	},
 	{
-		Name: gate.NFTables, Probe: withKernel(gate.NFTables, nftgate.Probe), Ready: withKernel(gate.NFTables, nftgate.Ready),
+		Name: gate.NFTables, Probe: withKernel(gate.NFTables, nftgate.Probe), Ready: withKernel(gate.NFTables, openChecks),
 		Open: func(l gate.Listener) (gate.Gate, error) { return nftgate.Open(l) },
 		Note: "works on any listener and refuses only pure SYNs; opens by itself when the listener closes only if sockdrain could mark its socket (tied), otherwise run resume",
 		Why:  "refuses only pure SYNs, needs no BPF",
@@ -69,3 +69,10 @@ func sklookupWarnings(netns *os.File, syncookies string) []string {
 func pinnedOn(name string) func(gate.Listener) (bool, error) {
 	return func(l gate.Listener) (bool, error) { return bpffs.Exists(bpffs.Key(name, l)) }
 }
+
+// openChecks is the Ready of a gate whose Open checks what a drain needs
+// (nftgate.Open reads its chains). Probe's batch deletes the table it
+// adds, and the kernel destroys it an RCU grace period later; until then
+// any close of a netfilter socket waits, holding the lock every nftables
+// commit takes, so a drain opens none it would close before the arm.
+func openChecks() error { return nil }

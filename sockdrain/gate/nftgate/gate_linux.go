@@ -74,8 +74,15 @@ func open(l gate.Listener, v6only bool) (*Gate, error) {
 		return nil, fmt.Errorf("open nftables gate %s: dial nf_tables: %w", l.Addr, err)
 	}
 	untied := tieable(l.Sockets)
-	return &Gate{conn: conn, raw: raw, key: l.Key(), match: matchFor(l.Addr, v6only),
-		socks: l.Sockets, untied: untied, tieChecked: untied != nil}, nil
+	g := &Gate{conn: conn, raw: raw, key: l.Key(), match: matchFor(l.Addr, v6only),
+		socks: l.Sockets, untied: untied, tieChecked: untied != nil}
+	// Reading the gate's chains checks that this process may use
+	// nf_tables here, and that the kernel has it.
+	if _, err := g.state(); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("open nftables gate %s: %w", l.Addr, notSupported(err))
+	}
+	return g, nil
 }
 
 // Tied reports whether Arm ties the rule to the listener's sockets: it

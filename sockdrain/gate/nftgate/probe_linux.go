@@ -28,25 +28,6 @@ func Probe() error {
 	return nil
 }
 
-// Ready is what a caller about to arm checks instead of Probe: that this
-// process may use nf_tables, by listing the tables of its namespace. It
-// adds and deletes nothing. Probe's batch deletes the table it adds, and
-// the kernel then destroys it after an RCU grace period; the next close
-// of a netfilter socket holds the commit lock until then, so an arm just
-// after a Probe waits 10 ms or more. Whether the kernel has the reject
-// expression, Probe asks, and an arm finds out: its batch then fails
-// whole, and Arm's error wraps gate.ErrNotSupported.
-func Ready() error {
-	conn, err := nftables.New()
-	if err != nil {
-		return fmt.Errorf("probe nftables: dial nf_tables: %w: %w", gate.ErrNotSupported, err)
-	}
-	if _, err := conn.ListTables(); err != nil {
-		return fmt.Errorf("probe nftables: list tables: %w", notSupported(err))
-	}
-	return nil
-}
-
 // notSupported marks an error of nf_tables that says the kernel lacks
 // something (a module, an expression) as gate.ErrNotSupported.
 func notSupported(err error) error {
