@@ -3,11 +3,14 @@ package sockdrain
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/sockdrain/sockdrain/sockdrain/gate"
 	"github.com/sockdrain/sockdrain/sockdrain/observe"
 )
 
@@ -268,6 +271,24 @@ func TestEngineArmFailureChangesNothing(t *testing.T) {
 	}
 	if w.polls != 0 || len(*reps) != 0 {
 		t.Errorf("after a failed arm: %d polls, %d reports; want none", w.polls, len(*reps))
+	}
+}
+
+// TestEngineArmErrorsSayWhoIsAtFault: an arm that fails for the kernel is
+// ErrNotSupported (exit 4), for the listener ErrInvalid (exit 2), as an
+// open's failure is; a drain that skips the full probe still exits so.
+func TestEngineArmErrorsSayWhoIsAtFault(t *testing.T) {
+	for _, tc := range []struct {
+		cause error
+		want  error
+	}{
+		{fmt.Errorf("load: %w", gate.ErrNotSupported), ErrNotSupported},
+		{fmt.Errorf("group runs another program: %w", gate.ErrNotEligible), ErrInvalid},
+	} {
+		e, _ := newTestEngine(&fakeWatcher{script: []Counts{{}}}, &fakeGate{armErr: tc.cause}, Options{})
+		if _, err := e.run(t.Context()); !errors.Is(err, tc.want) || !strings.Contains(err.Error(), "arm") {
+			t.Errorf("arm failing with %v: run = %v; want %v, saying it was the arm", tc.cause, err, tc.want)
+		}
 	}
 }
 
