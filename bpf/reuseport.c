@@ -62,37 +62,73 @@ struct sock_common {
 } __attribute__((preserve_access_index));
 
 struct sock {
+	struct sock_common __sk_common;
 	struct sock_reuseport *sk_reuseport_cb;
+} __attribute__((preserve_access_index));
+
+struct socket {
+	struct sock *sk;
+} __attribute__((preserve_access_index));
+
+struct super_block {
+	unsigned long s_magic;
+} __attribute__((preserve_access_index));
+
+struct inode {
+	unsigned long i_ino;
+	struct super_block *i_sb;
+} __attribute__((preserve_access_index));
+
+struct file {
+	struct inode *f_inode;
+	void *private_data;
 } __attribute__((preserve_access_index));
 
 struct bpf_iter_meta {
 	struct seq_file *seq;
 } __attribute__((preserve_access_index));
 
-struct bpf_iter__tcp {
+struct bpf_iter__task_file {
 	struct bpf_iter_meta *meta;
-	struct sock_common *sk_common;
+	struct task_struct *task;
+	__u32 fd;
+	struct file *file;
 } __attribute__((preserve_access_index));
 
-// One record per listening TCP socket of the namespace the iterator was
-// opened in.
+// SOCKFS_MAGIC from linux/magic.h: the inode is a socket's.
+#define SOCKFS_MAGIC 0x534F434B
+
+// The inode of the listening socket to report on, set before the load.
+volatile const __u64 sock_ino;
+
+// The record for that socket.
 struct listener_prog {
-	__u64 cookie;     // the socket's SO_COOKIE
+	__u64 inode;      // the socket's inode
 	__u32 in_group;   // 1 if the socket belongs to a reuseport group
 	__u32 has_prog;   // 1 if that group runs a program, classic or eBPF
 	__u32 prog_id;    // the program's id; 0 for a classic BPF program
-	__u32 pad;
+	__u32 listening;  // 1 if the socket is a listener
 };
 
-SEC("iter/tcp")
-int sd_reuseport_progs(struct bpf_iter__tcp *ctx)
+// A task_file iterator that reports the reuseport program of the group of
+// the socket whose inode is sock_ino. User space limits the walk to its
+// own descriptors, among them a duplicate of that socket (Linux 6.1;
+// older kernels walk every process's, and find it all the same).
+SEC("iter/task_file")
+int sd_reuseport_progs(struct bpf_iter__task_file *ctx)
 {
-	struct sock_common *skc = ctx->sk_common;
-	if (!skc || BPF_CORE_READ(skc, skc_state) != TCP_LISTEN)
+	struct file *file = ctx->file;
+	if (!file || BPF_CORE_READ(file, f_inode, i_ino) != sock_ino ||
+	    BPF_CORE_READ(file, f_inode, i_sb, s_magic) != SOCKFS_MAGIC)
+		return 0;
+	struct socket *sock = BPF_CORE_READ(file, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
 		return 0;
 
-	struct listener_prog out = {.cookie = bpf_get_socket_cookie(skc)};
-	struct sock_reuseport *reuse = BPF_CORE_READ((struct sock *)skc, sk_reuseport_cb);
+	struct listener_prog out = {.inode = sock_ino};
+	out.listening = BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_LISTEN;
+	struct sock_reuseport *reuse = BPF_CORE_READ(sk, sk_reuseport_cb);
 	if (reuse) {
 		out.in_group = 1;
 		struct bpf_prog *prog = BPF_CORE_READ(reuse, prog);

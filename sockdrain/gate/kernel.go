@@ -22,7 +22,7 @@ type Minimum struct {
 // Minimums is the one table of the Linux gates' minimum kernels. The
 // README's table says the same.
 var Minimums = []Minimum{
-	{Reuseport, KernelVersion{5, 12, 0}, "SK_REUSEPORT programs, and the iter/tcp iterator (5.9) that finds foreign ones, which calls bpf_get_socket_cookie (tracing programs: 5.12)"},
+	{Reuseport, KernelVersion{5, 10, 0}, "SK_REUSEPORT programs, and a task_file iterator (5.8) that finds foreign ones; the oldest kernel it is tested on"},
 	{SKLookup, KernelVersion{5, 17, 0}, "SK_LOOKUP programs (5.9) and bpf_loop, which ties the gate to its listener"},
 	{NFTables, KernelVersion{3, 18, 0}, "nf_tables inet tables with reject tcp reset (3.14) and rule user data for the gate's comment"},
 }

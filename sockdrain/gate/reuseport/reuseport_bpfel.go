@@ -19,6 +19,7 @@ const (
 	reuseportMapSdArmed           = "sd_armed"
 	reuseportProgSdRefuseSyn      = "sd_refuse_syn"
 	reuseportProgSdReuseportProgs = "sd_reuseport_progs"
+	reuseportVarSockIno           = "sock_ino"
 )
 
 // loadReuseport returns the embedded CollectionSpec for reuseport.
@@ -78,6 +79,7 @@ type reuseportMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type reuseportVariableSpecs struct {
+	SockIno *ebpf.VariableSpec `ebpf:"sock_ino"`
 }
 
 // reuseportObjects contains all objects after they have been loaded into the kernel.
@@ -113,6 +115,7 @@ func (m *reuseportMaps) Close() error {
 //
 // It can be passed to loadReuseportObjects or ebpf.CollectionSpec.LoadAndAssign.
 type reuseportVariables struct {
+	SockIno *ebpf.Variable `ebpf:"sock_ino"`
 }
 
 // reuseportPrograms contains all programs after they have been loaded into the kernel.

@@ -48,7 +48,7 @@ func Probe() error {
 		return err
 	}
 	objs.Close()
-	it, err := loadIterObjects()
+	it, err := loadIterObjects(0)
 	if err != nil {
 		return err
 	}
