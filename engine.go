@@ -50,9 +50,12 @@ type notifier interface {
 	destroyed() (events <-chan struct{}, stop func(), err error)
 }
 
-// narrower is a watcher that can poll more cheaply once the gate refuses
-// and the backlog is empty: see Observer.narrowPolls.
+// narrower is a watcher that can poll more cheaply once the gate refuses:
+// it counts the connections that arrive from then on (countArrivals), and
+// once the backlog is empty it polls only what it knows (narrowPolls). See
+// Observer.narrowPolls.
 type narrower interface {
+	countArrivals()
 	narrowPolls()
 }
 
@@ -151,6 +154,9 @@ func (e *engine) run(ctx context.Context) (rep Report, err error) {
 	e.emit(EventPhase, Counts{}, fmt.Sprintf("new connections refused by the %s gate (%s)", e.backend, e.reason))
 	for _, w := range e.warnings {
 		e.emit(EventWarning, Counts{}, w)
+	}
+	if n, ok := e.watch.(narrower); ok {
+		n.countArrivals()
 	}
 	return e.wait(ctx)
 }

@@ -76,8 +76,10 @@ type Observer struct {
 	narrow bool
 	known  []observe.Socket
 	polled bool // known is set
-	// arrivals, if set, counts the connections that reach the port;
-	// walked is its count just before the last full walk, if walkedOK.
+	// arrivals, if set, counts the connections that reach the port, since
+	// counting (once tried, set or not); walked is its count just before
+	// the last full walk, if walkedOK.
+	counting bool
 	arrivals counter
 	walked   uint64
 	walkedOK bool
@@ -140,10 +142,18 @@ func (o *Observer) listenersIn(dump func(port uint16) ([]observe.Socket, error))
 // and when nothing it knows is left, so that a drain ends only on a full
 // walk.
 func (o *Observer) narrowPolls() {
-	if o.narrow {
+	o.narrow = true
+	o.countArrivals()
+}
+
+// countArrivals starts counting the connections that arrive on the port,
+// where the OS can. A drain starts it as soon as its gate refuses, so that
+// its first poll, a full walk, is the count's starting point.
+func (o *Observer) countArrivals() {
+	if o.counting {
 		return
 	}
-	o.narrow = true
+	o.counting = true
 	if as, ok := o.src.(arrivalSource); ok {
 		o.arrivals, _ = as.watchArrivals(o.target.Port) // without it, narrow polls end on a walk
 	}
@@ -193,8 +203,9 @@ func (o *Observer) pollKnown(follow []netip.AddrPort, activity bool) (_ []Listen
 }
 
 // noArrivals reports whether the arrivals count shows that no connection
-// reached the port since the last full walk (exact), or that one did
-// (moved). Both are false when there is no count to go by.
+// reached the port since the last full walk (exact), or that one may have
+// (moved: one did, or counting began after that walk). Both are false
+// when there is no count to go by.
 func (o *Observer) noArrivals() (exact, moved bool) {
 	if o.arrivals == nil || !o.walkedOK {
 		return false, o.arrivals != nil // counting, but since no walk: walk now
