@@ -85,7 +85,7 @@ func choose(order []backend.Backend, want string, ls []gate.Listener) (gates, ba
 func openAll(b backend.Backend, ls []gate.Listener) (gates, error) {
 	if err := b.Check(); err != nil {
 		if errors.Is(err, fs.ErrPermission) {
-			return nil, fmt.Errorf("%s gate: not permitted: run as root with CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN: %w", b.Name, err)
+			return nil, notPermitted(b.Name, err)
 		}
 		return nil, fmt.Errorf("%w: %w", ErrNotSupported, err)
 	}
@@ -109,6 +109,9 @@ func openAll(b backend.Backend, ls []gate.Listener) (gates, error) {
 // (ErrNotSupported) is at fault for err, which doing what to the gate
 // called name returned.
 func classify(what, name string, err error) error {
+	if errors.Is(err, fs.ErrPermission) {
+		return notPermitted(name, fmt.Errorf("%s: %w", what, err))
+	}
 	err = fmt.Errorf("%s %s gate: %w", what, name, err)
 	switch {
 	case errors.Is(err, gate.ErrNotEligible):
@@ -117,6 +120,11 @@ func classify(what, name string, err error) error {
 		return fmt.Errorf("%w: %w", ErrNotSupported, err)
 	}
 	return err
+}
+
+// notPermitted says what a gate needs that this process lacks.
+func notPermitted(name string, err error) error {
+	return fmt.Errorf("%s gate: not permitted: run as root with CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN: %w", name, err)
 }
 
 // joinArmed finds a gate of ours left armed on ls by an earlier drain. A
