@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -60,6 +63,7 @@ func runBusy(ctx context.Context, cfg config, lock kernelLock) (*benchmark.Table
 	}
 	type cell struct{ pop, cli, m int }
 	res := map[cell][]time.Duration{}
+	var allocated []string // the host's TCP sockets, by population
 	for pi, pop := range cfg.busy {
 		err := lock.hold(func() error {
 			start := time.Now()
@@ -69,6 +73,7 @@ func runBusy(ctx context.Context, cfg config, lock kernelLock) (*benchmark.Table
 			}
 			defer b.close()
 			progress("busy host: %d sockets held (made in %s)", pop, time.Since(start).Round(time.Millisecond))
+			allocated = append(allocated, fmt.Sprintf("%d with %d held", tcpAllocated(), pop))
 			for round := range cfg.busyRounds {
 				for k := range clis {
 					ci := (k + round) % len(clis)
@@ -102,6 +107,8 @@ func runBusy(ctx context.Context, cfg config, lock kernelLock) (*benchmark.Table
 			maxOf(cfg.busy), fileLimitOr(20000), cfg.busyRounds, busyIdleConns, busyIdleWait)},
 		Header: []string{"figure", "sockets elsewhere", "this build: median [min–max] (N)", "÷ this build, empty host"},
 	}
+	t.Notes = append(t.Notes, fmt.Sprintf("TCP sockets allocated on the whole host (alloc in /proc/net/sockstat) once each population was made: %s.",
+		strings.Join(allocated, "; ")))
 	if cfg.baseline != "" {
 		t.Notes = append(t.Notes, fmt.Sprintf("Baseline build: `%s`.", cfg.baseline))
 		t.Header = append(t.Header, "baseline: median [min–max] (N)", "÷ baseline, empty host", "this ÷ baseline")
@@ -145,4 +152,27 @@ func fileLimitOr(def int) int {
 		return int(l)
 	}
 	return def
+}
+
+// tcpAllocated is the number of TCP sockets allocated on the host, in
+// every namespace (the alloc field of /proc/net/sockstat), or -1.
+func tcpAllocated() int {
+	b, err := os.ReadFile("/proc/net/sockstat")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "TCP:" {
+			continue
+		}
+		for i := 1; i+1 < len(f); i += 2 {
+			if f[i] == "alloc" {
+				if n, err := strconv.Atoi(f[i+1]); err == nil {
+					return n
+				}
+			}
+		}
+	}
+	return -1
 }
