@@ -8,41 +8,9 @@
 // /proc/PID/fd/* link, which costs a syscall and a path per descriptor.
 
 #include "common.h"
+#include "task_file.h"
 
 char __license[] SEC("license") = "Dual MIT/GPL";
-
-// The few kernel fields read, relocated against the running kernel's BTF.
-struct task_struct {
-	int tgid;
-} __attribute__((preserve_access_index));
-
-struct super_block {
-	unsigned long s_magic;
-} __attribute__((preserve_access_index));
-
-struct inode {
-	unsigned long i_ino;
-	struct super_block *i_sb;
-} __attribute__((preserve_access_index));
-
-struct file {
-	struct inode *f_inode;
-} __attribute__((preserve_access_index));
-
-struct bpf_iter_meta {
-	struct seq_file *seq;
-} __attribute__((preserve_access_index));
-
-struct bpf_iter__task_file {
-	struct bpf_iter_meta *meta;
-	struct task_struct *task;
-	__u32 fd;
-	struct file *file;
-} __attribute__((preserve_access_index));
-
-// SOCKFS_MAGIC from linux/magic.h: the inode belongs to a socket, not to a
-// file of another file system that happens to share its number.
-#define SOCKFS_MAGIC 0x534F434B
 
 // The socket inodes to find, written by user space.
 struct {

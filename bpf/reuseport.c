@@ -7,6 +7,7 @@
 // that reports which reuseport program a listening socket's group runs.
 
 #include "common.h"
+#include "task_file.h"
 #include <bpf/bpf_core_read.h>
 
 #define TCP_FLAGS_OFFSET 13
@@ -69,34 +70,6 @@ struct sock {
 struct socket {
 	struct sock *sk;
 } __attribute__((preserve_access_index));
-
-struct super_block {
-	unsigned long s_magic;
-} __attribute__((preserve_access_index));
-
-struct inode {
-	unsigned long i_ino;
-	struct super_block *i_sb;
-} __attribute__((preserve_access_index));
-
-struct file {
-	struct inode *f_inode;
-	void *private_data;
-} __attribute__((preserve_access_index));
-
-struct bpf_iter_meta {
-	struct seq_file *seq;
-} __attribute__((preserve_access_index));
-
-struct bpf_iter__task_file {
-	struct bpf_iter_meta *meta;
-	struct task_struct *task;
-	__u32 fd;
-	struct file *file;
-} __attribute__((preserve_access_index));
-
-// SOCKFS_MAGIC from linux/magic.h: the inode is a socket's.
-#define SOCKFS_MAGIC 0x534F434B
 
 // The inode of the listening socket to report on, set before the load.
 volatile const __u64 sock_ino;
