@@ -87,10 +87,16 @@ struct listener_prog {
 // the socket whose inode is sock_ino. User space limits the walk to its
 // own descriptors, among them a duplicate of that socket (Linux 6.1;
 // older kernels walk every process's, and find it all the same).
+// Only the thread-group leader's table is read: limited to one process,
+// kernels before 6.6 also walk each thread that shares the leader's table
+// (the skip_if_dup_files check fixed by c12e785e8648), repeating records.
 SEC("iter/task_file")
 int sd_reuseport_progs(struct bpf_iter__task_file *ctx)
 {
+	struct task_struct *task = ctx->task;
 	struct file *file = ctx->file;
+	if (!task || task->pid != task->tgid)
+		return 0;
 	if (!file || BPF_CORE_READ(file, f_inode, i_ino) != sock_ino ||
 	    BPF_CORE_READ(file, f_inode, i_sb, s_magic) != SOCKFS_MAGIC)
 		return 0;

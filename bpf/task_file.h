@@ -7,6 +7,7 @@
 #pragma once
 
 struct task_struct {
+	int pid;
 	int tgid;
 } __attribute__((preserve_access_index));
 
