@@ -1,14 +1,26 @@
 // SPDX-License-Identifier: (MIT OR GPL-2.0)
 //
-// What a task_file iterator reads of the kernel, relocated against the
-// running kernel's BTF: the iterated task and file, and whether the file
-// is a socket. owners.c and reuseport.c include it.
+// What the task and task_file iterators read of the kernel, relocated
+// against the running kernel's BTF: the iterated task, its descriptor
+// table and files, and whether a file is a socket. owners.c and
+// reuseport.c include it.
 
 #pragma once
+
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+} __attribute__((preserve_access_index));
+
+struct files_struct {
+	struct fdtable *fdt;
+} __attribute__((preserve_access_index));
 
 struct task_struct {
 	int pid;
 	int tgid;
+	struct task_struct *group_leader;
+	struct files_struct *files;
 } __attribute__((preserve_access_index));
 
 struct super_block {
@@ -27,6 +39,11 @@ struct file {
 
 struct bpf_iter_meta {
 	struct seq_file *seq;
+} __attribute__((preserve_access_index));
+
+struct bpf_iter__task {
+	struct bpf_iter_meta *meta;
+	struct task_struct *task;
 } __attribute__((preserve_access_index));
 
 struct bpf_iter__task_file {

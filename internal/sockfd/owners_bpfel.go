@@ -18,6 +18,7 @@ import (
 const (
 	ownersMapSdInodes      = "sd_inodes"
 	ownersProgSdFindOwners = "sd_find_owners"
+	ownersProgSdScanTables = "sd_scan_tables"
 )
 
 // loadOwners returns the embedded CollectionSpec for owners.
@@ -63,6 +64,7 @@ type ownersSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type ownersProgramSpecs struct {
 	SdFindOwners *ebpf.ProgramSpec `ebpf:"sd_find_owners"`
+	SdScanTables *ebpf.ProgramSpec `ebpf:"sd_scan_tables"`
 }
 
 // ownersMapSpecs contains maps before they are loaded into the kernel.
@@ -118,11 +120,13 @@ type ownersVariables struct {
 // It can be passed to loadOwnersObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ownersPrograms struct {
 	SdFindOwners *ebpf.Program `ebpf:"sd_find_owners"`
+	SdScanTables *ebpf.Program `ebpf:"sd_scan_tables"`
 }
 
 func (p *ownersPrograms) Close() error {
 	return _OwnersClose(
 		p.SdFindOwners,
+		p.SdScanTables,
 	)
 }
 

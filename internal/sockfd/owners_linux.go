@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -60,35 +62,71 @@ func runIter(inodes []uint64) (map[uint64][]Holder, error) {
 		return nil, err
 	}
 	defer marker.Close()
-	var objs ownersObjects
-	if err := loadOwnersObjects(&objs, bpffs.Options()); err != nil {
-		return nil, fmt.Errorf("load owners iterator: %w", err)
-	}
-	defer objs.Close()
-	for _, ino := range append([]uint64{marker.ino}, inodes...) {
-		if err := objs.SdInodes.Put(ino, uint8(1)); err != nil {
-			return nil, fmt.Errorf("add inode %d to owners iterator: %w", ino, err)
+	wanted := append([]uint64{marker.ino}, inodes...)
+	var found map[uint64][]Holder
+	if !tableScanFailed.Load() {
+		found, err = readOwners(ownersProgSdScanTables, wanted)
+		if err != nil && !errors.Is(err, errTableTooLarge) {
+			// A kernel before bpf_loop (5.17) refuses the program.
+			tableScanFailed.Store(true)
 		}
 	}
-	it, err := link.AttachIter(link.IterOptions{Program: objs.SdFindOwners})
-	if err != nil {
-		return nil, fmt.Errorf("attach owners iterator: %w", err)
+	if found == nil {
+		if found, err = readOwners(ownersProgSdFindOwners, wanted); err != nil {
+			return nil, err
+		}
 	}
-	defer it.Close()
-	r, err := it.Open()
-	if err != nil {
-		return nil, fmt.Errorf("open owners iterator: %w", err)
-	}
-	defer r.Close()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("read owners iterator: %w", err)
-	}
-	found := parseOwners(b)
 	if want := (Holder{PID: os.Getpid(), FD: marker.fd}); !slices.Contains(found[marker.ino], want) {
 		return nil, fmt.Errorf("find this process (%v) among %v: %w", want, found[marker.ino], errIterPIDs)
 	}
 	delete(found, marker.ino)
+	return found, nil
+}
+
+// tableScanFailed records that sd_scan_tables cannot load here, so that
+// later searches go straight to sd_find_owners.
+var tableScanFailed atomic.Bool
+
+// errTableTooLarge reports a descriptor table beyond bpf_loop's bound,
+// which sd_scan_tables marks with an owner of inode 0.
+var errTableTooLarge = errors.New("a descriptor table is too large to scan")
+
+// readOwners loads the owners iterator prog, one of the programs in
+// bpf/owners.c, with the inodes to find, and reads what it reports.
+func readOwners(prog string, inodes []uint64) (map[uint64][]Holder, error) {
+	spec, err := loadOwners()
+	if err != nil {
+		return nil, fmt.Errorf("load owners spec: %w", err)
+	}
+	maps.DeleteFunc(spec.Programs, func(name string, _ *ebpf.ProgramSpec) bool { return name != prog })
+	coll, err := ebpf.NewCollectionWithOptions(spec, *bpffs.Options())
+	if err != nil {
+		return nil, fmt.Errorf("load owners iterator %s: %w", prog, err)
+	}
+	defer coll.Close()
+	for _, ino := range inodes {
+		if err := coll.Maps[ownersMapSdInodes].Put(ino, uint8(1)); err != nil {
+			return nil, fmt.Errorf("add inode %d to owners iterator: %w", ino, err)
+		}
+	}
+	it, err := link.AttachIter(link.IterOptions{Program: coll.Programs[prog]})
+	if err != nil {
+		return nil, fmt.Errorf("attach owners iterator %s: %w", prog, err)
+	}
+	defer it.Close()
+	r, err := it.Open()
+	if err != nil {
+		return nil, fmt.Errorf("open owners iterator %s: %w", prog, err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read owners iterator %s: %w", prog, err)
+	}
+	found := parseOwners(b)
+	if tooLarge, ok := found[0]; ok {
+		return nil, fmt.Errorf("pid %d, %d descriptors: %w", tooLarge[0].PID, tooLarge[0].FD, errTableTooLarge)
+	}
 	return found, nil
 }
 

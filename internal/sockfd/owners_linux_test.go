@@ -45,13 +45,21 @@ func TestIteratorAgreesWithProc(t *testing.T) {
 	if err != nil {
 		t.Fatalf("iterator: %v", err)
 	}
-	for _, m := range []map[uint64][]Holder{viaProc, viaIter} {
-		for _, hs := range m {
-			slices.SortFunc(hs, func(a, b Holder) int { return a.PID - b.PID })
-		}
-	}
+	sortHolders(viaProc)
+	sortHolders(viaIter)
 	if !holdersEqual(viaProc, viaIter) {
 		t.Fatalf("iterator found %v, /proc %v", viaIter, viaProc)
+	}
+	// Each of the two programs, whichever iterHolders chose.
+	for _, prog := range []string{ownersProgSdScanTables, ownersProgSdFindOwners} {
+		found, err := readOwners(prog, []uint64{ino, other})
+		if err != nil {
+			t.Fatalf("%s: %v", prog, err)
+		}
+		sortHolders(found)
+		if !holdersEqual(viaProc, found) {
+			t.Fatalf("%s found %v, /proc %v", prog, found, viaProc)
+		}
 	}
 	pids, err := PIDs([]uint64{ino})
 	if err != nil {
@@ -62,6 +70,12 @@ func TestIteratorAgreesWithProc(t *testing.T) {
 	}
 	if len(viaIter[other]) != 1 || viaIter[other][0].PID != os.Getpid() {
 		t.Fatalf("iterator found %v for this process's listener", viaIter[other])
+	}
+}
+
+func sortHolders(m map[uint64][]Holder) {
+	for _, hs := range m {
+		slices.SortFunc(hs, func(a, b Holder) int { return a.PID - b.PID })
 	}
 }
 
