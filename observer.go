@@ -256,7 +256,11 @@ func (o *Observer) destroyed() (<-chan struct{}, func(), error) {
 // listening socket. Finding those walks every process's descriptors, so an
 // Observer remembers them while the listeners and their processes stay.
 func (o *Observer) Status() ([]Listener, error) {
+	ahead := o.ownersAhead()
 	ls, err := o.Listeners()
+	if ahead != nil {
+		<-ahead
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -269,6 +273,30 @@ func (o *Observer) Status() ([]Listener, error) {
 		ls[i].PIDs = o.owners[inodesKey(ls[i].Inodes)]
 	}
 	return ls, nil
+}
+
+// ownersAhead starts the search for owners that Status needs, beside
+// the dump of Listeners: both walk what the host holds (its processes'
+// descriptors; its established hash), and one need not wait for the
+// other. It reads the listeners from a dump of listening sockets only,
+// which does not walk the established hash. The returned channel closes
+// when the search ends; it is nil when no search started. Status checks
+// the owners found against the listeners it reports, and searches again
+// for any that differ.
+func (o *Observer) ownersAhead() <-chan struct{} {
+	if _, ok := o.src.(listenSource); !ok {
+		return nil
+	}
+	ls, err := o.lookup()
+	if err != nil || o.ownersKnown(ls) {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		o.findOwners(ls) // an error here is met again by Status's own search
+	}()
+	return done
 }
 
 // ownersKnown reports whether the owners of every listener in ls are
