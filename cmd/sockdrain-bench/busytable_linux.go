@@ -24,9 +24,9 @@ type busyMeasure struct {
 }
 
 var busyMeasures = []busyMeasure{
-	{name: "exec → first refusal, reuseport", n: 1, run: refuseBy(gate.Reuseport)},
-	{name: "exec → first refusal, sklookup", n: 1, run: refuseBy(gate.SKLookup)},
-	{name: "exec → first refusal, nftables", n: 1, run: refuseBy(gate.NFTables)},
+	{name: "exec → first refusal, reuseport", n: 3, run: refuseBy(gate.Reuseport)},
+	{name: "exec → first refusal, sklookup", n: 3, run: refuseBy(gate.SKLookup)},
+	{name: "exec → first refusal, nftables", n: 3, run: refuseBy(gate.NFTables)},
 	{name: "`status --listen` wall time", n: 2, run: func(_ context.Context, cli string) (time.Duration, error) {
 		ns, ln, addr, err := statusListener()
 		if err != nil {
