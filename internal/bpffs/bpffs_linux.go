@@ -47,13 +47,23 @@ func Path(key string) string {
 	return filepath.Join(root, key)
 }
 
-// Recreate makes the pin directory of the gate named key afresh: it first
-// removes what an arm that was killed may have left there.
-func Recreate(key string) (string, error) {
+// Pin makes the pin directory of the gate named key afresh (it first
+// removes what an arm that was killed may have left there) and calls pin
+// with it. unpin removes the directory and all pinned in it; when pin
+// fails, Pin has done so already.
+func Pin(key string, pin func(dir string) error) (unpin func() error, err error) {
 	if err := Remove(key); err != nil {
-		return "", err
+		return nil, err
 	}
-	return Create(key)
+	dir, err := Create(key)
+	if err != nil {
+		return nil, err
+	}
+	unpin = func() error { return Remove(key) }
+	if err := pin(dir); err != nil {
+		return nil, errors.Join(err, unpin())
+	}
+	return unpin, nil
 }
 
 // Create makes the pin directory of the gate named key, mode 0700,

@@ -164,14 +164,11 @@ func (g *Gate) build() (err error) {
 		return err
 	}
 	defer closeOnError(&err, g.Close)
-	dir, err := bpffs.Recreate(pinKey(g.l))
+	unpin, err := bpffs.Pin(pinKey(g.l), g.pin)
 	if err != nil {
 		return err
 	}
-	defer closeOnError(&err, func() error { return bpffs.Remove(pinKey(g.l)) })
-	if err := g.pin(dir); err != nil {
-		return err
-	}
+	defer closeOnError(&err, unpin)
 	if err := g.setFlag(1); err != nil {
 		return err
 	}

@@ -191,14 +191,11 @@ func (g *Gate) build() (err error) {
 	if err := g.attach(); err != nil {
 		return err
 	}
-	dir, err := bpffs.Recreate(pinKey(g.l))
+	unpin, err := bpffs.Pin(pinKey(g.l), g.pin)
 	if err != nil {
 		return err
 	}
-	defer closeOnError(&err, func() error { return bpffs.Remove(pinKey(g.l)) })
-	if err := g.pin(dir); err != nil {
-		return err
-	}
+	defer closeOnError(&err, unpin)
 	return g.requirePinned()
 }
 
