@@ -14,20 +14,20 @@ import (
 	"github.com/sockdrain/sockdrain/sockdrain/gate"
 )
 
-// busyMeasure is one figure of the busy-host table, taken from the CLI so
-// that two builds can be compared side by side.
+// busyMeasure is one or more figures of the busy-host table, taken from
+// one run of the CLI, so that two builds can be compared side by side.
 type busyMeasure struct {
-	name string
+	names []string
 	// samples per round
 	n   int
-	run func(ctx context.Context, cli string) (time.Duration, error)
+	run func(ctx context.Context, cli string) ([]time.Duration, error)
 }
 
 var busyMeasures = []busyMeasure{
-	{name: "exec → first refusal, reuseport", n: 3, run: refuseBy(gate.Reuseport)},
-	{name: "exec → first refusal, sklookup", n: 3, run: refuseBy(gate.SKLookup)},
-	{name: "exec → first refusal, nftables", n: 3, run: refuseBy(gate.NFTables)},
-	{name: "`status --listen` wall time", n: 2, run: func(_ context.Context, cli string) (time.Duration, error) {
+	refuseBy(gate.Reuseport),
+	refuseBy(gate.SKLookup),
+	refuseBy(gate.NFTables),
+	one("`status --listen` wall time", 2, func(_ context.Context, cli string) (time.Duration, error) {
 		ns, ln, addr, err := statusListener()
 		if err != nil {
 			return 0, err
@@ -35,21 +35,36 @@ var busyMeasures = []busyMeasure{
 		defer ns.Remove()
 		defer unix.Close(ln)
 		return timeStatus(cli, ns, addr)
-	}},
-	{name: fmt.Sprintf("CPU of a drain waiting %s on %d idle keep-alive connections", busyIdleWait, busyIdleConns), n: 1, run: waitingDrainCPU},
-	{name: "drained detection, CLI, last close → JSON line read", n: 4, run: func(ctx context.Context, cli string) (time.Duration, error) {
+	}),
+	one(fmt.Sprintf("CPU of a drain waiting %s on %d idle keep-alive connections", busyIdleWait, busyIdleConns), 1, waitingDrainCPU),
+	one("drained detection, CLI, last close → JSON line read", 4, func(ctx context.Context, cli string) (time.Duration, error) {
 		ns, err := newNS()
 		if err != nil {
 			return 0, err
 		}
 		defer ns.Remove()
 		return drainedLatency(ctx, cli, ns, drainedModes[1], 200*time.Millisecond)
-	}},
+	}),
 }
 
-func refuseBy(gate string) func(context.Context, string) (time.Duration, error) {
-	return func(ctx context.Context, cli string) (time.Duration, error) {
-		return timeToRefuse(ctx, cli, gate, refuseModes[1])
+// one is a measure of a single figure.
+func one(name string, n int, run func(context.Context, string) (time.Duration, error)) busyMeasure {
+	return busyMeasure{names: []string{name}, n: n, run: func(ctx context.Context, cli string) ([]time.Duration, error) {
+		d, err := run(ctx, cli)
+		return []time.Duration{d}, err
+	}}
+}
+
+// refuseBy measures, from one exec of `drain --backend g`, the time to
+// the first refused connect and the time to the drain's `gated` report.
+func refuseBy(g string) busyMeasure {
+	return busyMeasure{
+		names: []string{"exec → first refusal, " + g, "exec → `gated` report, " + g},
+		n:     3,
+		run: func(ctx context.Context, cli string) ([]time.Duration, error) {
+			refused, armed, err := timeToRefuseAndArm(ctx, cli, g, refuseModes[1])
+			return []time.Duration{refused, armed}, err
+		},
 	}
 }
 
@@ -61,7 +76,7 @@ func runBusy(ctx context.Context, cfg config, lock kernelLock) (*benchmark.Table
 	if cfg.baseline != "" {
 		clis = append(clis, cfg.baseline)
 	}
-	type cell struct{ pop, cli, m int }
+	type cell struct{ pop, cli, fig int }
 	res := map[cell][]time.Duration{}
 	var allocated []string // the host's TCP sockets, by population
 	for pi, pop := range cfg.busy {
@@ -77,14 +92,18 @@ func runBusy(ctx context.Context, cfg config, lock kernelLock) (*benchmark.Table
 			for round := range cfg.busyRounds {
 				for k := range clis {
 					ci := (k + round) % len(clis)
-					for mi, m := range busyMeasures {
+					fig := 0
+					for _, m := range busyMeasures {
 						for range m.n {
-							d, err := m.run(ctx, clis[ci])
+							ds, err := m.run(ctx, clis[ci])
 							if err != nil {
-								return fmt.Errorf("%s, %d sockets elsewhere, %s: %w", m.name, pop, clis[ci], err)
+								return fmt.Errorf("%s, %d sockets elsewhere, %s: %w", m.names[0], pop, clis[ci], err)
 							}
-							res[cell{pi, ci, mi}] = append(res[cell{pi, ci, mi}], d)
+							for i, d := range ds {
+								res[cell{pi, ci, fig + i}] = append(res[cell{pi, ci, fig + i}], d)
+							}
 						}
+						fig += len(m.names)
 					}
 				}
 				progress("busy host, %d sockets: round %d/%d done", pop, round+1, cfg.busyRounds)
@@ -101,7 +120,8 @@ func runBusy(ctx context.Context, cfg config, lock kernelLock) (*benchmark.Table
 			"namespace of their own, held by child processes (at most %d descriptors each). They cost sockdrain through what every "+
 			"namespace shares: the kernel's established hash, which inet_diag dumps walk, and /proc. Each build is exec'd as the CLI, "+
 			"in rounds that interleave the builds and the measures (N per cell: %d rounds × samples per round). Refusal: `drain --backend G` "+
-			"against the demo server under a prober, binary in page cache (as table 2). `status`: one listener in a fresh netns, "+
+			"against the demo server under a prober, binary in page cache (as table 2); from the same exec, the time in the drain's `gated` "+
+			"report (its own clock): sockdrain's part, without the prober's next connect or the machine's. `status`: one listener in a fresh netns, "+
 			"`--json`, exec to exit. Waiting drain: sklookup, %d connections that each carried one request and answer, closed after %s; "+
 			"utime+stime of the child. Drained detection: as table 5, CLI, 200ms idle. Ratios are of medians.",
 			maxOf(cfg.busy), fileLimitOr(20000), cfg.busyRounds, busyIdleConns, busyIdleWait)},
@@ -113,9 +133,13 @@ func runBusy(ctx context.Context, cfg config, lock kernelLock) (*benchmark.Table
 		t.Notes = append(t.Notes, fmt.Sprintf("Baseline build: `%s`.", cfg.baseline))
 		t.Header = append(t.Header, "baseline: median [min–max] (N)", "÷ baseline, empty host", "this ÷ baseline")
 	}
-	for mi, m := range busyMeasures {
+	var names []string
+	for _, m := range busyMeasures {
+		names = append(names, m.names...)
+	}
+	for mi, name := range names {
 		for pi, pop := range cfg.busy {
-			row := []string{m.name, fmt.Sprint(pop)}
+			row := []string{name, fmt.Sprint(pop)}
 			for ci := range clis {
 				s := benchmark.SummarizeDurations(res[cell{pi, ci, mi}])
 				empty := benchmark.SummarizeDurations(res[cell{0, ci, mi}])

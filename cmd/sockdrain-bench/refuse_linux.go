@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -40,8 +41,10 @@ type refuseRun struct {
 	srv  *demoserver.Server
 	cmd  *exec.Cmd
 	out  bytes.Buffer
-	open func() error // undo a library arm
-	done chan error
+	// execd is when execDrain started the CLI.
+	execd time.Time
+	open  func() error // undo a library arm
+	done  chan error
 }
 
 var refuseModes = []refuseMode{
@@ -58,16 +61,25 @@ func (r *refuseRun) target() sockdrain.Target {
 // timeToRefuse measures one mode on one gate: from just before the arm
 // until a prober's connect is first refused.
 func timeToRefuse(ctx context.Context, cli, gate string, m refuseMode) (time.Duration, error) {
+	refused, _, err := timeToRefuseAndArm(ctx, cli, gate, m)
+	return refused, err
+}
+
+// timeToRefuseAndArm is timeToRefuse, and for a mode that execs the CLI,
+// the time from exec to the moment its `gated` report says it armed
+// (the report's own clock): the part of the time to refuse that is
+// sockdrain's, without the prober's wait for its next connect.
+func timeToRefuseAndArm(ctx context.Context, cli, gate string, m refuseMode) (refused, armed time.Duration, err error) {
 	ns, srv, end, err := demoInNewNS()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer end()
 	r := &refuseRun{ctx: ctx, cli: cli, gate: gate, ns: ns, srv: srv, done: make(chan error, 1)}
 	probe, err := loadgen.Start(ctx, loadgen.Config{Addr: srv.Addr().String(), Workers: 2,
 		Duration: 20 * time.Second, AttemptTimeout: time.Second, Dial: loadgen.DialIn(ns)})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	time.Sleep(50 * time.Millisecond)
 	probe.Mark()
@@ -82,7 +94,26 @@ func timeToRefuse(ctx context.Context, cli, gate string, m refuseMode) (time.Dur
 	if err = errors.Join(err, werr, rerr); err == nil && res.TimeToRefuse < 0 {
 		err = fmt.Errorf("no connection was refused")
 	}
-	return res.TimeToRefuse, err
+	if err == nil && r.cmd != nil {
+		armed, err = r.gatedAfterExec()
+	}
+	return res.TimeToRefuse, armed, err
+}
+
+// gatedAfterExec reads the time of the CLI's `gated` report from its
+// JSON output, and returns it as a time since exec.
+func (r *refuseRun) gatedAfterExec() (time.Duration, error) {
+	for line := range bytes.Lines(r.out.Bytes()) {
+		var rep struct {
+			Time  time.Time `json:"time"`
+			Event string    `json:"event"`
+			Phase string    `json:"phase"`
+		}
+		if json.Unmarshal(line, &rep) == nil && rep.Event == "phase" && rep.Phase == "gated" {
+			return rep.Time.Sub(r.execd), nil
+		}
+	}
+	return 0, fmt.Errorf("no gated report in the drain's output: %s", r.out.String())
 }
 
 // waitRefused waits until the prober has seen a refusal, or limit.
@@ -101,6 +132,7 @@ func (r *refuseRun) execDrain(evict bool) error {
 	r.cmd = exec.Command(r.cli, "drain", "--listen", r.srv.Addr().String(), "--netns", r.ns.Path(),
 		"--backend", r.gate, "--timeout", "20s", "--json")
 	r.cmd.Stdout, r.cmd.Stderr = &r.out, &r.out
+	r.execd = time.Now()
 	return r.cmd.Start()
 }
 

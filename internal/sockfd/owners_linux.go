@@ -36,10 +36,11 @@ var iterFailed struct {
 	err error
 }
 
-// iterHolders finds the holders of inodes with a BPF task_file iterator
-// (Linux 5.8): the kernel walks every process's descriptors and reports
-// only those of the wanted sockets, so the cost is one kernel walk rather
-// than a readlink per descriptor on the host.
+// iterHolders finds the holders of inodes with a BPF iterator from
+// bpf/owners.c, sd_scan_tables (iter/task, Linux 5.17) or else
+// sd_find_owners (iter/task_file, 5.8): the kernel walks every process's
+// descriptors and reports only those of the wanted sockets, so the cost
+// is one kernel walk rather than a readlink per descriptor on the host.
 func iterHolders(inodes []uint64) (map[uint64][]Holder, error) {
 	iterFailed.Lock()
 	defer iterFailed.Unlock()
