@@ -60,13 +60,19 @@ func TestDemoDrainedStopsLoseNoClient(t *testing.T) {
 			if err := json.Unmarshal([]byte(stdout), &out); err != nil || len(out.Strategies) != 3 {
 				t.Fatalf("want three strategies in the JSON: %v\n%s", err, stdout)
 			}
-			for _, drained := range out.Strategies[1:] {
+			for si, drained := range out.Strategies[1:] {
+				// The hand-over's keep-alive clients wait 300ms between
+				// requests. A stop may find none of them mid-request: the
+				// server's stop then closes every connection idle, each
+				// client's next request goes to a new one and is refused,
+				// and no request completes after the stop began.
+				handOver := si == 1
 				if drained.Gate != backend || drained.Stops != wantStops || len(drained.PerStop) != wantStops || drained.Lost != 0 || drained.StopsWithLosses != 0 {
 					t.Errorf("strategy %q: gate %q, %d stops, %d lost in %d: want %s, %d stops, none lost",
 						drained.Name, drained.Gate, len(drained.PerStop), drained.Lost, drained.StopsWithLosses, backend, wantStops)
 				}
 				for i, s := range drained.PerStop {
-					if s.Lost != 0 || s.Counts.Bad() != 0 || s.Counts.Complete == 0 || s.Counts.Refused == 0 {
+					if s.Lost != 0 || s.Counts.Bad() != 0 || (s.Counts.Complete == 0 && !handOver) || s.Counts.Refused == 0 {
 						t.Errorf("%s, stop %d: %+v, lost %d: want complete and refused attempts only, some of each",
 							drained.Name, i+1, s.Counts, s.Lost)
 					}
