@@ -120,8 +120,8 @@ func runBusy(ctx context.Context, cfg config, lock kernelLock) (*benchmark.Table
 			"namespace of their own, held by child processes (at most %d descriptors each). They cost sockdrain through what every "+
 			"namespace shares: the kernel's established hash, which inet_diag dumps walk, and /proc. Each build is exec'd as the CLI, "+
 			"in rounds that interleave the builds and the measures (N per cell: %d rounds × samples per round). Refusal: `drain --backend G` "+
-			"against the demo server under a prober, binary in page cache (as table 2); from the same exec, the time in the drain's `gated` "+
-			"report (its own clock): sockdrain's part, without the prober's next connect or the machine's. `status`: one listener in a fresh netns, "+
+			"against the demo server under a prober, binary in page cache (as table 2); from the same exec, the time of the drain's `gated` "+
+			"report (its own clock; made once the gate is armed and the drain's verify probe refused): sockdrain's part, without the prober's. `status`: one listener in a fresh netns, "+
 			"`--json`, exec to exit. Waiting drain: sklookup, %d connections that each carried one request and answer, closed after %s; "+
 			"utime+stime of the child. Drained detection: as table 5, CLI, 200ms idle. Ratios are of medians.",
 			maxOf(cfg.busy), fileLimitOr(20000), cfg.busyRounds, busyIdleConns, busyIdleWait)},

@@ -66,9 +66,9 @@ func timeToRefuse(ctx context.Context, cli, gate string, m refuseMode) (time.Dur
 }
 
 // timeToRefuseAndArm is timeToRefuse, and for a mode that execs the CLI,
-// the time from exec to the moment its `gated` report says it armed
-// (the report's own clock): the part of the time to refuse that is
-// sockdrain's, without the prober's wait for its next connect.
+// the time from exec to its `gated` report, by the report's own clock.
+// The drain makes that report once its gate is armed and its own verify
+// probe was refused, so it times sockdrain's part without the prober's.
 func timeToRefuseAndArm(ctx context.Context, cli, gate string, m refuseMode) (refused, armed time.Duration, err error) {
 	ns, srv, end, err := demoInNewNS()
 	if err != nil {
