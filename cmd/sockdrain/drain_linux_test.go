@@ -45,18 +45,36 @@ func snapshot(t *testing.T, ns *netns.NS) kernelState {
 	// A pin's key names its netns inode: pins of other namespaces, left by
 	// other runs, are not this test's.
 	pins := slices.DeleteFunc(all, func(p string) bool { return !strings.Contains(p, fmt.Sprintf("_%d_", ino)) })
+	// A program whose last descriptor or link was just closed lives on
+	// until the kernel frees it: the count is read until it holds still
+	// for 50ms (1s at most), so a program on its way out, such as the
+	// iterator of a drain that just ended, is not counted.
+	progs := countPrograms()
+	for end := time.Now().Add(time.Second); time.Now().Before(end); {
+		time.Sleep(50 * time.Millisecond)
+		n := countPrograms()
+		if n == progs {
+			break
+		}
+		progs = n
+	}
+	return kernelState{pins: pins, progs: progs, nft: nftRuleset(t, ns)}
+}
+
+// countPrograms counts the host's BPF programs, leaving out drains'
+// arrivals counters.
+func countPrograms() int {
 	var progs int
 	for id := ebpf.ProgramID(0); ; {
 		next, err := ebpf.ProgramGetNextID(id)
 		if err != nil {
-			break
+			return progs
 		}
 		id = next
 		if !arrivalsCounter(id) {
 			progs++
 		}
 	}
-	return kernelState{pins: pins, progs: progs, nft: nftRuleset(t, ns)}
 }
 
 // arrivalsCounter reports whether program id is a drain's arrivals
