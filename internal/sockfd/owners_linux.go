@@ -9,7 +9,6 @@ import (
 	"os"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -30,10 +29,12 @@ var errIterPIDs = errors.New("iterator pids do not match /proc")
 
 // iterFailed caches a conclusive reason the iterator cannot serve (a
 // kernel without it, no permission, a pid namespace of our own), so later
-// calls go straight to /proc.
+// calls go straight to /proc; and, in tableScan, that sd_scan_tables
+// cannot load here, so later calls go straight to sd_find_owners.
 var iterFailed struct {
 	sync.Mutex
-	err error
+	err       error
+	tableScan bool
 }
 
 // iterHolders finds the holders of inodes with a BPF iterator from
@@ -57,6 +58,7 @@ func iterHolders(inodes []uint64) (map[uint64][]Holder, error) {
 	return found, err
 }
 
+// runIter runs the owners iterator; the caller holds iterFailed.
 func runIter(inodes []uint64) (map[uint64][]Holder, error) {
 	marker, err := newMarker()
 	if err != nil {
@@ -65,11 +67,11 @@ func runIter(inodes []uint64) (map[uint64][]Holder, error) {
 	defer marker.Close()
 	wanted := append([]uint64{marker.ino}, inodes...)
 	var found map[uint64][]Holder
-	if !tableScanFailed.Load() {
+	if !iterFailed.tableScan {
 		found, err = readOwners(ownersProgSdScanTables, wanted)
 		if err != nil && !errors.Is(err, errTableTooLarge) {
 			// A kernel before bpf_loop (5.17) refuses the program.
-			tableScanFailed.Store(true)
+			iterFailed.tableScan = true
 		}
 	}
 	if found == nil {
@@ -83,10 +85,6 @@ func runIter(inodes []uint64) (map[uint64][]Holder, error) {
 	delete(found, marker.ino)
 	return found, nil
 }
-
-// tableScanFailed records that sd_scan_tables cannot load here, so that
-// later searches go straight to sd_find_owners.
-var tableScanFailed atomic.Bool
 
 // errTableTooLarge reports a descriptor table beyond bpf_loop's bound,
 // which sd_scan_tables marks with an owner of inode 0.
