@@ -282,9 +282,10 @@ func (o *Observer) Status() ([]Listener, error) {
 // which does not walk the established hash. The returned channel closes
 // when the search ends; it is nil when no search started. Status checks
 // the owners found against the listeners it reports, and searches again
-// for any that differ.
+// for any that differ. Once owners are remembered (status --watch), it
+// starts nothing: Status's own check finds any that changed.
 func (o *Observer) ownersAhead() <-chan struct{} {
-	if _, ok := o.src.(listenSource); !ok {
+	if _, ok := o.src.(listenSource); !ok || o.owners != nil {
 		return nil
 	}
 	ls, err := o.lookup()
